@@ -1,0 +1,239 @@
+"""Opening a metadata database: engine options, first-use migration, error translation."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError
+
+from keel.errors import (
+    InvalidArgumentError,
+    MissingDependencyError,
+    StoreUnavailableError,
+)
+
+#: The Alembic revisions the code expects, one per migration branch head. A test checks this
+#: against the migration scripts, so the store can confirm the schema without importing Alembic.
+SCHEMA_HEADS = frozenset({"0001"})
+
+# Any fixed 64-bit number: every Keel process takes this PostgreSQL advisory lock to migrate.
+_PG_MIGRATION_LOCK = 0x6B65656C0001
+SQLITE_BUSY_TIMEOUT_MS = 60_000
+
+T = TypeVar("T")
+
+
+def _redact(uri: str) -> str:
+    try:
+        return make_url(uri).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "<unparseable URI>"
+
+
+def create_store_engine(uri: str) -> Engine:
+    """Create the SQLAlchemy engine for ``uri`` with Keel's connection settings.
+
+    SQLite runs in WAL mode with a busy timeout; write transactions start with
+    ``BEGIN IMMEDIATE`` (see :func:`write_connection`) so concurrent writers queue on the
+    lock instead of failing when a read transaction tries to upgrade.
+
+    Raises:
+        InvalidArgumentError: The URI is not a database URI Keel supports.
+        MissingDependencyError: The driver for the URI is not installed.
+    """
+    try:
+        url = make_url(uri)
+    except ArgumentError as exc:
+        raise InvalidArgumentError(
+            f"KEEL_STORE_URI {uri!r} is not a database URI. Use 'sqlite:////path/keel.db' or "
+            "'postgresql+psycopg://user@host:5432/db'."
+        ) from exc
+    backend = url.get_backend_name()
+    if backend == "sqlite":
+        if url.database in (None, "", ":memory:"):
+            raise InvalidArgumentError(
+                f"KEEL_STORE_URI {uri!r} names an in-memory SQLite database, which other "
+                "processes and connections cannot see. Give a file path: 'sqlite:////path/keel.db'."
+            )
+        Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(
+            url,
+            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
+        )
+        event.listen(engine, "connect", _sqlite_on_connect)
+        event.listen(engine, "begin", _sqlite_on_begin)
+        return engine
+    if backend == "postgresql":
+        if url.drivername == "postgresql":  # plain scheme: use psycopg 3, the driver we ship
+            url = url.set(drivername="postgresql+psycopg")
+        try:
+            return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+        except (NoSuchModuleError, ImportError) as exc:
+            raise MissingDependencyError.for_extra(
+                "psycopg", "postgres", "PostgreSQL metadata store"
+            ) from exc
+    raise InvalidArgumentError(
+        f"KEEL_STORE_URI {_redact(uri)!r} uses the unsupported backend {backend!r}. "
+        "Keel stores metadata in SQLite ('sqlite:///...') or PostgreSQL ('postgresql+psycopg://...')."
+    )
+
+
+def _sqlite_on_connect(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
+    # Let SQLAlchemy, not pysqlite, decide when transactions begin (see _sqlite_on_begin).
+    dbapi_conn.isolation_level = None
+    cur = dbapi_conn.cursor()
+    try:
+        cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        mode = cur.execute("PRAGMA journal_mode").fetchone()
+        if mode is None or str(mode[0]).lower() != "wal":
+            cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+    finally:
+        cur.close()
+
+
+def _sqlite_on_begin(conn: Connection) -> None:
+    immediate = conn.get_execution_options().get("keel_write", False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+@contextmanager
+def write_connection(engine: Engine) -> Iterator[Connection]:
+    """Yield a connection in a write transaction, committed on success."""
+    with engine.connect() as raw:
+        conn = raw.execution_options(keel_write=True)
+        with conn.begin():
+            yield conn
+
+
+def translate_errors(uri: str, func: Callable[[], T]) -> T:
+    """Run ``func``, turning driver errors that mean "cannot open the store" into Keel errors."""
+    try:
+        return func()
+    except DBAPIError as exc:
+        raise store_error(uri, exc) from exc
+
+
+def store_error(uri: str, exc: DBAPIError) -> StoreUnavailableError:
+    """Describe a driver error that makes the store unusable."""
+    orig = exc.orig
+    msg = str(orig).strip() if orig is not None else str(exc)
+    if isinstance(orig, sqlite3.DatabaseError) and (
+        "not a database" in msg or "malformed" in msg or "corrupt" in msg
+    ):
+        return StoreUnavailableError(
+            f"The SQLite store {make_url(uri).database!r} cannot be read ({msg}). The file is "
+            "damaged or is not a Keel database; Keel left it unchanged. Restore it from a backup, "
+            "or point KEEL_STORE_URI (or KEEL_HOME) at another location.",
+            details={"uri": _redact(uri)},
+        )
+    if isinstance(exc, OperationalError):
+        return StoreUnavailableError(
+            f"The metadata store {_redact(uri)!r} cannot be reached: {msg}. Check that the "
+            "database server is running and KEEL_STORE_URI is right.",
+            details={"uri": _redact(uri)},
+        )
+    return StoreUnavailableError(
+        f"The metadata store {_redact(uri)!r} failed: {msg}.", details={"uri": _redact(uri)}
+    )
+
+
+def current_heads(conn: Connection) -> frozenset[str]:
+    """Return the Alembic revisions recorded in the database (empty if never migrated)."""
+    if conn.dialect.name == "sqlite":
+        exists = conn.exec_driver_sql(
+            "SELECT 1 FROM sqlite_master WHERE type='table' AND name='alembic_version'"
+        ).first()
+    else:
+        exists = conn.execute(text("SELECT to_regclass('alembic_version')")).scalar()
+    if not exists:
+        return frozenset()
+    return frozenset(r[0] for r in conn.exec_driver_sql("SELECT version_num FROM alembic_version"))
+
+
+def ensure_schema(engine: Engine, uri: str) -> None:
+    """Bring the database to the schema this code expects, migrating it on first use.
+
+    Concurrent first use is safe: migrations run under a lock (a lock file beside a SQLite
+    database, an advisory lock on PostgreSQL) and the version is re-read after it is taken.
+
+    Raises:
+        StoreUnavailableError: The database is damaged, unreachable, or newer than this Keel.
+    """
+
+    def check() -> frozenset[str]:
+        with engine.connect() as conn:
+            return current_heads(conn)
+
+    heads = translate_errors(uri, check)
+    if heads == SCHEMA_HEADS:
+        return
+    _check_not_newer(heads, uri)
+    translate_errors(uri, lambda: _migrate_locked(engine))
+
+
+def _check_not_newer(heads: frozenset[str], uri: str) -> None:
+    if heads and not heads <= _known_revisions():
+        raise StoreUnavailableError(
+            f"The metadata store {_redact(uri)!r} has schema revision(s) {sorted(heads)!r}, "
+            "which this version of Keel does not know: a newer Keel migrated it. Upgrade Keel "
+            "(pip install -U keel) before using this store.",
+            details={"heads": sorted(heads)},
+        )
+
+
+def _known_revisions() -> frozenset[str]:
+    from alembic.script import ScriptDirectory
+
+    return frozenset(
+        r.revision for r in ScriptDirectory.from_config(_alembic_config()).walk_revisions()
+    )
+
+
+def _alembic_config() -> Any:
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", "keel.store:migrations")
+    return cfg
+
+
+def _migrate_locked(engine: Engine) -> None:
+    if engine.dialect.name == "sqlite":
+        from filelock import FileLock
+
+        db = engine.url.database
+        assert db is not None  # checked in create_store_engine
+        with FileLock(os.fspath(Path(db).expanduser()) + ".migrate.lock", timeout=120):
+            _upgrade(engine)
+    else:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _PG_MIGRATION_LOCK})
+            try:
+                conn.commit()
+                _upgrade(engine)
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _PG_MIGRATION_LOCK})
+                conn.commit()
+
+
+def _upgrade(engine: Engine) -> None:
+    from alembic import command
+
+    with engine.connect() as conn:
+        if current_heads(conn) == SCHEMA_HEADS:  # another process migrated while we waited
+            return
+    cfg = _alembic_config()
+    with engine.connect() as raw:
+        conn = raw.execution_options(keel_write=True)
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "heads")
+        conn.commit()

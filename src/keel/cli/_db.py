@@ -13,9 +13,9 @@ app = typer.Typer(help="The metadata database.", no_args_is_help=True)
 def upgrade() -> None:
     """Migrate the metadata store to this Keel's schema (also done on first use)."""
     from keel.config import get_settings
-    from keel.store import SCHEMA_HEADS, SqlMetadataStore
+    from keel.store import SqlMetadataStore, schema_heads
 
     settings = get_settings()
     store = SqlMetadataStore(settings.store_uri, actor=settings.user)
     store.close()
-    console.print(f"Metadata store is at schema {', '.join(sorted(SCHEMA_HEADS))}.")
+    console.print(f"Metadata store is at schema {', '.join(sorted(schema_heads()))}.")

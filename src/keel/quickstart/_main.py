@@ -1,19 +1,17 @@
-"""The quickstart's stages."""
+"""The quickstart: runs each stage in lifecycle order, then prints how to look at the results."""
 
 from __future__ import annotations
 
-import json
-import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-import keel
-from keel.errors import MissingDependencyError
+from keel.quickstart._context import QuickstartContext
+from keel.quickstart._training import training_stage
 
-EXPERIMENT = "quickstart-churn"
+#: The stages in lifecycle order; each capability adds its own.
+STAGES: list[Callable[[QuickstartContext], None]] = [training_stage]
 
 
 @dataclass(frozen=True)
@@ -25,109 +23,32 @@ class QuickstartResult:
     run_ids: list[str]
     best_run_id: str
     best_auc: float
+    results: dict[str, object]
 
 
 def run_quickstart(
     console: Console | None = None, *, epochs: int = 30, seed: int = 7
 ) -> QuickstartResult:
-    """Run the quickstart and print what it did and how to look at it.
+    """Run every stage and print what it did and how to look at it.
 
     Args:
         console: Where to print (a new Rich console by default).
         epochs: Training epochs per run.
         seed: Seed of the generated data and the models.
     """
-    console = console or Console()
-    try:
-        import numpy as np
-        from sklearn.datasets import make_classification
-        from sklearn.linear_model import SGDClassifier
-        from sklearn.metrics import confusion_matrix, f1_score, log_loss, roc_auc_score
-        from sklearn.model_selection import train_test_split
-    except ImportError as exc:
-        raise MissingDependencyError.for_extra("scikit-learn", "sklearn", "quickstart") from exc
-
     from keel.config import get_settings
 
+    ctx = QuickstartContext(console=console or Console(), seed=seed, epochs=epochs)
     settings = get_settings()
-    console.rule("[bold]Keel quickstart")
-    console.print(f"Metadata store: [cyan]{settings.store_uri}[/]")
-    console.print(f"Artifact store: [cyan]{settings.artifact_uri}[/]\n")
-
-    console.print("[bold]1. Data[/]: generating 5,000 customers with 20 features (churn labels)")
-    X, y = make_classification(
-        n_samples=5000, n_features=20, n_informative=8, weights=[0.8, 0.2], random_state=seed
+    ctx.console.rule("[bold]Keel quickstart")
+    ctx.console.print(f"Metadata store: [cyan]{settings.store_uri}[/]")
+    ctx.console.print(f"Artifact store: [cyan]{settings.artifact_uri}[/]\n")
+    for stage in STAGES:
+        stage(ctx)
+    ctx.console.rule("[bold]Look at it")
+    for line in [*ctx.look, "keel doctor"]:
+        ctx.console.print(f"  {line}")
+    r = ctx.results
+    return QuickstartResult(
+        r["experiment"], r["parent_run_id"], r["run_ids"], r["best_run_id"], r["best_auc"], r
     )
-    X_train, X_test, y_train, y_test = train_test_split(
-        X, y, test_size=0.25, random_state=seed, stratify=y
-    )
-
-    console.print("[bold]2. Training[/]: 4 settings of alpha, each a tracked run")
-    keel.set_experiment(EXPERIMENT)
-    alphas = [1e-4, 1e-3, 1e-2, 1e-1]
-    run_ids: list[str] = []
-    classes = np.unique(y_train)
-    with keel.start_run(run_name="alpha-sweep", tags={"stage": "quickstart"}) as parent:
-        keel.log_params({"model": "SGDClassifier(log_loss)", "epochs": epochs, "seed": seed})
-        with Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            TextColumn("{task.completed}/{task.total} epochs"),
-            TimeElapsedColumn(),
-            console=console,
-        ) as progress:
-            for alpha in alphas:
-                task = progress.add_task(f"alpha={alpha:g}", total=epochs)
-                with keel.start_run(run_name=f"alpha={alpha:g}", tags={"team": "risk"}) as run:
-                    keel.log_params({"alpha": alpha, "epochs": epochs, "n_features": X.shape[1]})
-                    model = SGDClassifier(loss="log_loss", alpha=alpha, random_state=seed)
-                    for epoch in range(epochs):
-                        model.partial_fit(X_train, y_train, classes=classes)
-                        keel.log_metric(
-                            "train_loss",
-                            log_loss(y_train, model.predict_proba(X_train)),
-                            step=epoch,
-                        )
-                        keel.log_metric(
-                            "val_loss", log_loss(y_test, model.predict_proba(X_test)), step=epoch
-                        )
-                        progress.advance(task)
-                    proba = model.predict_proba(X_test)[:, 1]
-                    pred = (proba >= 0.5).astype(int)
-                    keel.log_metrics(
-                        {
-                            "auc": float(roc_auc_score(y_test, proba)),
-                            "f1": float(f1_score(y_test, pred)),
-                        }
-                    )
-                    keel.log_dict(
-                        {"labels": [0, 1], "matrix": confusion_matrix(y_test, pred).tolist()},
-                        "confusion_matrix.json",
-                    )
-                    with tempfile.TemporaryDirectory() as tmp:
-                        report = Path(tmp) / "coefficients.json"
-                        report.write_text(
-                            json.dumps({"coef": model.coef_.ravel().round(4).tolist()})
-                        )
-                        keel.log_artifact(report, "model")
-                    run_ids.append(run.id)
-
-    console.print("\n[bold]3. Evaluation[/]: searching the runs for the best AUC")
-    best = keel.search_runs(
-        EXPERIMENT,
-        filter=f"attributes.parent_run_id = '{parent.id}'",
-        order_by=["metrics.auc DESC"],
-        max_results=1,
-    )[0]
-    best_auc = best.data.metrics["auc"]
-    console.print(
-        f"Best run: [bold green]{best.info.name}[/] ({best.id[:8]}) with AUC {best_auc:.3f}, "
-        f"F1 {best.data.metrics['f1']:.3f}\n"
-    )
-    console.rule("[bold]Look at it")
-    console.print("  keel experiments ls")
-    console.print(f"  keel runs ls --experiment {EXPERIMENT}")
-    console.print(f"  keel runs show {best.id[:8]}")
-    console.print(f"  keel runs compare {' '.join(r[:8] for r in run_ids[:2])}")
-    console.print("  keel doctor")
-    return QuickstartResult(EXPERIMENT, parent.id, run_ids, best.id, best_auc)

@@ -3,7 +3,7 @@
 Rows never leave this package: callers get the plain objects of :mod:`keel.store.entities`.
 """
 
-from keel.store._engine import SCHEMA_HEADS
+from keel.store._engine import schema_heads
 from keel.store._sql import MAX_PARAM_LENGTH, MetricPoint, NewRun, SqlMetadataStore
 from keel.store.entities import (
     ArtifactEntry,
@@ -20,7 +20,7 @@ from keel.store.entities import (
 
 __all__ = [
     "MAX_PARAM_LENGTH",
-    "SCHEMA_HEADS",
+    "schema_heads",
     "ArtifactEntry",
     "AuditEvent",
     "ChainVerification",

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import os
+import re
 import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -19,9 +21,31 @@ from keel.errors import (
     StoreUnavailableError,
 )
 
-#: The Alembic revisions the code expects, one per migration branch head. A test checks this
-#: against the migration scripts, so the store can confirm the schema without importing Alembic.
-SCHEMA_HEADS = frozenset({"0001"})
+_MIGRATIONS = Path(__file__).parent / "migrations" / "versions"
+_REVISION = re.compile(r"^revision\s*=\s*['\"]([^'\"]+)['\"]", re.M)
+_DOWN = re.compile(r"^down_revision\s*=\s*(.+)$", re.M)
+
+
+@functools.cache
+def schema_heads() -> frozenset[str]:
+    """Read the head revisions from the migration scripts' text, without importing Alembic.
+
+    Each capability adds its migrations to ``migrations/versions``; a head is a revision that
+    no other script names as its ``down_revision``. A test checks this against Alembic's view.
+    """
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for script in _MIGRATIONS.glob("*.py"):
+        text = script.read_text(encoding="utf-8")
+        rev = _REVISION.search(text)
+        if rev is None:
+            continue
+        revisions.add(rev.group(1))
+        down = _DOWN.search(text)
+        if down:
+            parents.update(re.findall(r"['\"]([^'\"]+)['\"]", down.group(1)))
+    return frozenset(revisions - parents)
+
 
 # Any fixed 64-bit number: every Keel process takes this PostgreSQL advisory lock to migrate.
 _PG_MIGRATION_LOCK = 0x6B65656C0001
@@ -174,7 +198,7 @@ def ensure_schema(engine: Engine, uri: str) -> None:
             return current_heads(conn)
 
     heads = translate_errors(uri, check)
-    if heads == SCHEMA_HEADS:
+    if heads == schema_heads():
         return
     _check_not_newer(heads, uri)
     translate_errors(uri, lambda: _migrate_locked(engine))
@@ -229,7 +253,7 @@ def _upgrade(engine: Engine) -> None:
     from alembic import command
 
     with engine.connect() as conn:
-        if current_heads(conn) == SCHEMA_HEADS:  # another process migrated while we waited
+        if current_heads(conn) == schema_heads():  # another process migrated while we waited
             return
     cfg = _alembic_config()
     with engine.connect() as raw:

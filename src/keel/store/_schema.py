@@ -16,6 +16,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    MetaData,
     String,
     Text,
 )
@@ -24,6 +25,23 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 class Base(DeclarativeBase):
     """Declarative base of every Keel table."""
+
+
+def all_metadata() -> MetaData:
+    """Return the metadata of every Keel table, importing each capability's ``_schema_*`` module.
+
+    Each capability keeps its tables in ``keel/store/_schema_<capability>.py`` on this ``Base``
+    and its migrations in ``migrations/versions``; Alembic and the schema test read this.
+    """
+    import importlib
+    import pkgutil
+
+    import keel.store
+
+    for mod in pkgutil.iter_modules(keel.store.__path__):
+        if mod.name.startswith("_schema_"):
+            importlib.import_module(f"keel.store.{mod.name}")
+    return Base.metadata
 
 
 class ExperimentRow(Base):

@@ -142,7 +142,7 @@ class SqlMetadataStore:
         except DBAPIError as exc:
             raise store_error(self.uri, exc) from exc
 
-    def _audit(
+    def audit_event(
         self,
         conn: Connection,
         action: str,
@@ -150,6 +150,10 @@ class SqlMetadataStore:
         resource_id: str,
         details: dict[str, Any] | None = None,
     ) -> None:
+        """Append an audit event inside ``conn``'s transaction, so change and event commit together.
+
+        Capability repositories call this in the same ``write_connection`` as their change.
+        """
         _audit.append_event(
             conn,
             timestamp=now_ms(),
@@ -184,7 +188,7 @@ class SqlMetadataStore:
                         created_at=exp.created_at,
                     )
                 )
-                self._audit(conn, "experiment.create", "experiment", exp.id, {"name": name})
+                self.audit_event(conn, "experiment.create", "experiment", exp.id, {"name": name})
         except SAIntegrityError as exc:
             raise AlreadyExistsError(
                 f"An experiment named {name!r} exists already. Use keel.set_experiment({name!r}) "
@@ -316,7 +320,7 @@ class SqlMetadataStore:
                         _tags.insert(),
                         [{"run_id": run_id, "key": k, "value": v} for k, v in tags.items()],
                     )
-                self._audit(
+                self.audit_event(
                     conn,
                     "run.create",
                     "run",
@@ -353,7 +357,7 @@ class SqlMetadataStore:
         with write_connection(self.engine) as conn:
             self._require_run(conn, run_id)
             conn.execute(update(_runs).where(_runs.c.id == run_id).values(**values))
-            self._audit(conn, "run.end", "run", run_id, {"status": values["status"]})
+            self.audit_event(conn, "run.end", "run", run_id, {"status": values["status"]})
 
     def _require_run(self, conn: Connection, run_id: str) -> None:
         if conn.execute(select(_runs.c.id).where(_runs.c.id == run_id)).first() is None:
@@ -473,7 +477,9 @@ class SqlMetadataStore:
             ]
             if new:
                 conn.execute(_params.insert(), new)
-                self._audit(conn, "run.log_params", "run", run_id, {"keys": sorted(checked)[:50]})
+                self.audit_event(
+                    conn, "run.log_params", "run", run_id, {"keys": sorted(checked)[:50]}
+                )
 
     def set_tags(self, run_id: str, tags: dict[str, str]) -> None:
         """Set tags, replacing the values of existing keys.
@@ -493,7 +499,7 @@ class SqlMetadataStore:
                 ),
                 [{"run_id": run_id, "key": k, "value": v} for k, v in checked.items()],
             )
-            self._audit(conn, "run.set_tags", "run", run_id, {"tags": checked})
+            self.audit_event(conn, "run.set_tags", "run", run_id, {"tags": checked})
 
     def log_metrics(self, points: Sequence[MetricPoint]) -> None:
         """Append metric points (one transaction for the whole batch) and update latest values.
@@ -554,7 +560,7 @@ class SqlMetadataStore:
                 list(latest.values()),
             )
             for run_id, n in counts.items():
-                self._audit(conn, "run.log_metrics", "run", run_id, {"points": n})
+                self.audit_event(conn, "run.log_metrics", "run", run_id, {"points": n})
 
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
         """Return every point of one metric of a run, by step then time.
@@ -643,7 +649,7 @@ class SqlMetadataStore:
                 ),
                 rows,
             )
-            self._audit(
+            self.audit_event(
                 conn,
                 "run.log_artifacts",
                 "run",
@@ -716,7 +722,7 @@ class SqlMetadataStore:
                 .on_conflict_do_nothing()
             )
             if result.rowcount:
-                self._audit(
+                self.audit_event(
                     conn,
                     "lineage.add_edge",
                     target[0],
@@ -759,7 +765,7 @@ class SqlMetadataStore:
     ) -> None:
         """Append an audit event for an action that changed nothing else in the store."""
         with write_connection(self.engine) as conn:
-            self._audit(conn, action, kind, resource_id, details)
+            self.audit_event(conn, action, kind, resource_id, details)
 
     def list_audit_events(self, since: int | None = None, limit: int = 1000) -> list[AuditEvent]:
         """Return audit events, oldest first, from ``since`` (milliseconds) on."""
@@ -788,7 +794,7 @@ class SqlMetadataStore:
                 )
                 if result.rowcount:
                     changed += 1
-                    self._audit(
+                    self.audit_event(
                         conn, "run.mark", "run", run_id, {"status": status.value, "reason": reason}
                     )
         return changed
@@ -797,7 +803,7 @@ class SqlMetadataStore:
         """Forget every run file that points at ``digest``; return how many were removed."""
         with write_connection(self.engine) as conn:
             result = conn.execute(delete(_artifacts).where(_artifacts.c.digest == digest))
-            self._audit(conn, "artifact.forget", "blob", digest, {"files": result.rowcount})
+            self.audit_event(conn, "artifact.forget", "blob", digest, {"files": result.rowcount})
             return int(result.rowcount)
 
     def check(self) -> None:

@@ -2,10 +2,10 @@
 
 from alembic import context
 
-from keel.store._schema import Base
+from keel.store._schema import all_metadata
 
 config = context.config
-target_metadata = Base.metadata
+target_metadata = all_metadata()
 
 
 def run_migrations_online() -> None:

@@ -9,6 +9,7 @@ from typing import Any, cast
 from sqlalchemy import Table, select, text
 from sqlalchemy.engine import Connection
 
+from keel.store import _hot
 from keel.store._schema import AuditEventRow
 from keel.store.entities import AuditEvent, ChainVerification
 
@@ -38,6 +39,9 @@ def event_hash(
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
+_PG_LOCK = text("SELECT pg_advisory_xact_lock(:k)")
+
+
 def append_event(
     conn: Connection,
     *,
@@ -49,27 +53,27 @@ def append_event(
     details: dict[str, Any] | None = None,
 ) -> None:
     """Append one event inside the caller's transaction, chained to the latest one."""
-    details = json.loads(json.dumps(details or {}, default=str))  # what the JSON column stores
+    append_events(conn, [(timestamp, actor, action, resource_kind, resource_id, details)])
+
+
+def append_events(
+    conn: Connection,
+    events: list[tuple[int, str, str, str, str, dict[str, Any] | None]],
+) -> None:
+    """Append events ``(timestamp, actor, action, kind, id, details)`` in order, in one go."""
+    if not events:
+        return
     if conn.dialect.name == "postgresql":
-        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_AUDIT_LOCK})
-    prev = conn.execute(
-        select(_audit.c.hash).order_by(_audit.c.id.desc()).limit(1)
-    ).scalar_one_or_none()
-    prev_hash = prev or GENESIS_HASH
-    conn.execute(
-        _audit.insert().values(
-            timestamp=timestamp,
-            actor=actor,
-            action=action,
-            resource_kind=resource_kind,
-            resource_id=resource_id,
-            details=details,
-            prev_hash=prev_hash,
-            hash=event_hash(
-                prev_hash, timestamp, actor, action, resource_kind, resource_id, details
-            ),
-        )
-    )
+        conn.execute(_PG_LOCK, {"k": _PG_AUDIT_LOCK})
+    prev_hash = _hot.run(conn, "last_audit_hash", ()).scalar() or GENESIS_HASH
+    rows = []
+    for timestamp, actor, action, kind, ident, details in events:
+        # Hash exactly what the JSON column will give back, so verification recomputes it.
+        stored = json.loads(json.dumps(details or {}, default=str))
+        digest = event_hash(prev_hash, timestamp, actor, action, kind, ident, stored)
+        rows.append((timestamp, actor, action, kind, ident, json.dumps(stored), prev_hash, digest))
+        prev_hash = digest
+    _hot.run_many(conn, "insert_audit", rows)
 
 
 def row_to_event(row: Any) -> AuditEvent:

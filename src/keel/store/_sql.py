@@ -10,7 +10,15 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, delete, func, or_, select, update
+from sqlalchemy import (
+    Table,
+    and_,
+    delete,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
@@ -23,7 +31,7 @@ from keel.errors import (
     NotFoundError,
     near_matches,
 )
-from keel.store import _audit, _search
+from keel.store import _audit, _hot, _search
 from keel.store._engine import (
     create_store_engine,
     ensure_schema,
@@ -70,6 +78,8 @@ _latest = cast(Table, LatestMetricRow.__table__)
 _artifacts = cast(Table, RunArtifactRow.__table__)
 _edges = cast(Table, LineageEdgeRow.__table__)
 _audit_log = cast(Table, AuditEventRow.__table__)
+
+# Statements built once: SQLAlchemy then reuses their compiled form on every call.
 
 #: A buffered metric point: ``(run_id, key, value, step, timestamp_ms)``.
 MetricPoint = tuple[str, str, float, int, int]
@@ -298,28 +308,22 @@ class SqlMetadataStore:
             "hostname": new.hostname,
             "pid": new.pid,
             "process_start": new.process_start,
+            "wall_time_s": None,
+            "cpu_time_s": None,
+            "peak_rss_bytes": None,
             "lifecycle_stage": "active",
         }
         try:
             with write_connection(self.engine) as conn:
-                if (
-                    conn.execute(
-                        select(_experiments.c.id).where(_experiments.c.id == new.experiment_id)
-                    ).first()
-                    is None
-                ):
+                if _hot.run(conn, "experiment_exists", (new.experiment_id,)).first() is None:
                     raise NotFoundError(
                         f"No experiment has id {new.experiment_id!r}; cannot start a run in it.",
                         details={"experiment_id": new.experiment_id},
                     )
                 if new.parent_run_id is not None:
                     self._require_run(conn, new.parent_run_id)
-                conn.execute(_runs.insert().values(**values))
-                if tags:
-                    conn.execute(
-                        _tags.insert(),
-                        [{"run_id": run_id, "key": k, "value": v} for k, v in tags.items()],
-                    )
+                _hot.run(conn, "insert_run", [values[c] for c in _hot.RUN_COLUMNS])
+                _hot.run_many(conn, "insert_tag", [(run_id, k, v) for k, v in tags.items()])
                 self.audit_event(
                     conn,
                     "run.create",
@@ -329,7 +333,7 @@ class SqlMetadataStore:
                 )
         except DBAPIError as exc:
             raise store_error(self.uri, exc) from exc
-        return self.get_run_info(run_id)
+        return _to_run_info(_Row(values))
 
     def end_run(
         self,
@@ -340,27 +344,32 @@ class SqlMetadataStore:
         wall_time_s: float | None = None,
         cpu_time_s: float | None = None,
         peak_rss_bytes: int | None = None,
+        metrics: Sequence[MetricPoint] = (),
     ) -> None:
         """Mark a run ended with ``status`` and record its resource use.
+
+        ``metrics`` (buffered points of any run) are written in the same transaction.
 
         Raises:
             NotFoundError: No run has that id.
         """
-        values: dict[str, Any] = {
-            "status": RunStatus(status).value,
-            "end_time": end_time or now_ms(),
-        }
-        if wall_time_s is not None:
-            values.update(
-                wall_time_s=wall_time_s, cpu_time_s=cpu_time_s, peak_rss_bytes=peak_rss_bytes
-            )
+        status_text = RunStatus(status).value
+        params = (
+            status_text,
+            end_time or now_ms(),
+            wall_time_s,
+            cpu_time_s,
+            peak_rss_bytes,
+            run_id,
+        )
         with write_connection(self.engine) as conn:
-            self._require_run(conn, run_id)
-            conn.execute(update(_runs).where(_runs.c.id == run_id).values(**values))
-            self.audit_event(conn, "run.end", "run", run_id, {"status": values["status"]})
+            self._write_metrics(conn, metrics)
+            if _hot.run(conn, "end_run", params).rowcount == 0:
+                raise _run_not_found(run_id)
+            self.audit_event(conn, "run.end", "run", run_id, {"status": status_text})
 
     def _require_run(self, conn: Connection, run_id: str) -> None:
-        if conn.execute(select(_runs.c.id).where(_runs.c.id == run_id)).first() is None:
+        if _hot.run(conn, "run_exists", (run_id,)).first() is None:
             raise _run_not_found(run_id)
 
     def get_run_info(self, run_id: str) -> RunInfo:
@@ -454,14 +463,11 @@ class SqlMetadataStore:
             return
         with write_connection(self.engine) as conn:
             self._require_run(conn, run_id)
-            existing: dict[str, str] = {}
-            for chunk in _chunks(list(checked)):
-                for key, value in conn.execute(
-                    select(_params.c.key, _params.c.value).where(
-                        _params.c.run_id == run_id, _params.c.key.in_(chunk)
-                    )
-                ):
-                    existing[key] = value
+            existing: dict[str, str] = {
+                key: value
+                for key, value in _hot.run(conn, "run_params", (run_id,)).tuples()
+                if key in checked
+            }
             for key, old in existing.items():
                 if old != checked[key]:
                     raise InvalidArgumentError(
@@ -470,13 +476,9 @@ class SqlMetadataStore:
                         "use a tag or a metric for values that change.",
                         details={"run_id": run_id, "key": key},
                     )
-            new = [
-                {"run_id": run_id, "key": k, "value": v}
-                for k, v in checked.items()
-                if k not in existing
-            ]
+            new = [(run_id, k, v) for k, v in checked.items() if k not in existing]
             if new:
-                conn.execute(_params.insert(), new)
+                _hot.run_many(conn, "insert_param", new)
                 self.audit_event(
                     conn, "run.log_params", "run", run_id, {"keys": sorted(checked)[:50]}
                 )
@@ -511,56 +513,41 @@ class SqlMetadataStore:
         """
         if not points:
             return
-        rows = [
-            {
-                "run_id": r,
-                "key": k,
-                "value": None if v != v else v,  # NaN != NaN; SQLite cannot store NaN
-                "step": s,
-                "timestamp": t,
-            }
-            for r, k, v, s, t in points
-        ]
-        latest: dict[tuple[str, str], dict[str, Any]] = {}
+        with write_connection(self.engine) as conn:
+            self._write_metrics(conn, points)
+
+    def _write_metrics(self, conn: Connection, points: Sequence[MetricPoint]) -> None:
+        if not points:
+            return
+        latest: dict[tuple[str, str], MetricPoint] = {}
         counts: dict[str, int] = defaultdict(int)
-        for row, (run_id, key, _v, step, ts) in zip(rows, points, strict=True):
+        for point in points:
+            run_id, key, _v, step, ts = point
             counts[run_id] += 1
             cur = latest.get((run_id, key))
-            if cur is None or (step, ts) >= (cur["step"], cur["timestamp"]):
-                latest[(run_id, key)] = row
-        with write_connection(self.engine) as conn:
-            run_ids = list(counts)
-            found: set[str] = set()
-            for chunk in _chunks(run_ids):
-                found.update(
-                    conn.execute(select(_runs.c.id).where(_runs.c.id.in_(chunk))).scalars()
-                )
-            missing = [r for r in run_ids if r not in found]
-            if missing:
-                raise _run_not_found(missing[0])
-            conn.execute(_metrics.insert(), rows)
-            stmt = self._insert(_latest)
-            table = _latest
-            newer = or_(
-                stmt.excluded.step > table.c.step,
-                and_(
-                    stmt.excluded.step == table.c.step, stmt.excluded.timestamp >= table.c.timestamp
-                ),
-            )
-            conn.execute(
-                stmt.on_conflict_do_update(
-                    index_elements=["run_id", "key"],
-                    set_={
-                        "value": stmt.excluded.value,
-                        "step": stmt.excluded.step,
-                        "timestamp": stmt.excluded.timestamp,
-                    },
-                    where=newer,
-                ),
-                list(latest.values()),
-            )
-            for run_id, n in counts.items():
-                self.audit_event(conn, "run.log_metrics", "run", run_id, {"points": n})
+            if cur is None or (step, ts) >= (cur[3], cur[4]):
+                latest[(run_id, key)] = point
+        for run_id in counts:
+            self._require_run(conn, run_id)
+        # The hottest write in Keel: straight to the driver's executemany, no per-row
+        # SQLAlchemy parameter processing. NaN != NaN: NaN is stored as NULL (SQLite has no NaN).
+        _hot.run_many(
+            conn,
+            "insert_metric",
+            [(r, k, None if v != v else v, s, t) for r, k, v, s, t in points],
+        )
+        _hot.run_many(
+            conn,
+            "upsert_latest",
+            [(r, k, None if v != v else v, s, t) for r, k, v, s, t in latest.values()],
+        )
+        _audit.append_events(
+            conn,
+            [
+                (now_ms(), self.actor, "run.log_metrics", "run", run_id, {"points": n})
+                for run_id, n in counts.items()
+            ],
+        )
 
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
         """Return every point of one metric of a run, by step then time.
@@ -819,6 +806,13 @@ class SqlMetadataStore:
                     conn.exec_driver_sql("SELECT 1")
 
         translate_errors(self.uri, run)
+
+
+class _Row:
+    """Attribute access over a dict of column values (a row we just wrote)."""
+
+    def __init__(self, values: dict[str, Any]) -> None:
+        self.__dict__.update(values)
 
 
 def _run_not_found(run_id: str) -> NotFoundError:

@@ -11,6 +11,7 @@ import atexit
 import logging
 import threading
 import weakref
+from collections.abc import Callable
 
 from keel.errors import NotFoundError
 from keel.store import MetricPoint, SqlMetadataStore
@@ -64,8 +65,12 @@ class MetricBuffer:
     def __len__(self) -> int:
         return len(self._points)
 
-    def flush(self) -> None:
+    def flush(self, write: Callable[[list[MetricPoint]], None] | None = None) -> None:
         """Write every buffered point in one transaction.
+
+        Args:
+            write: Writes the batch instead of ``store.log_metrics`` (called even when the
+                batch is empty), so a caller can put the points in its own transaction.
 
         If the write fails the points go back to the front of the buffer and the error is
         raised, so nothing is dropped silently.
@@ -73,10 +78,10 @@ class MetricBuffer:
         with self._flushing:
             with self._lock:
                 batch, self._points = self._points, []
-            if not batch:
+            if not batch and write is None:
                 return
             try:
-                self._store.log_metrics(batch)
+                (write or self._store.log_metrics)(batch)
             except BaseException:
                 with self._lock:
                     self._points[:0] = batch

@@ -176,10 +176,13 @@ class TrackingClient:
         status: RunStatus = RunStatus.FINISHED,
         resources: tuple[float, float, int] | None = None,
     ) -> None:
-        """Flush the run's metrics, then mark it ended with its resource use."""
-        self.flush()
+        """Mark a run ended with its resource use, writing buffered metrics in the same commit."""
         wall, cpu, rss = resources if resources else (None, None, None)
-        self.store.end_run(run_id, status, wall_time_s=wall, cpu_time_s=cpu, peak_rss_bytes=rss)
+        self.buffer.flush(
+            lambda points: self.store.end_run(
+                run_id, status, wall_time_s=wall, cpu_time_s=cpu, peak_rss_bytes=rss, metrics=points
+            )
+        )
 
     def get_run(self, run_id: str) -> Run:
         """Return a run with its data (flushing buffered metrics first)."""

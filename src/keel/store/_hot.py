@@ -1,0 +1,87 @@
+"""Hot-path statements as plain SQL, run through the driver with no per-call SQLAlchemy work.
+
+Tracking writes a handful of statements on every run and every metric flush; building and
+compiling them through SQLAlchemy cost more than the database work itself. These statements
+are portable between SQLite (3.24+) and PostgreSQL (9.5+); only the placeholder differs.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy.engine import Connection, CursorResult
+
+RUN_COLUMNS = (
+    "id",
+    "experiment_id",
+    "name",
+    "status",
+    "start_time",
+    "end_time",
+    "parent_run_id",
+    "user",
+    "source",
+    "git_commit",
+    "git_dirty",
+    "python_version",
+    "environment_digest",
+    "hostname",
+    "pid",
+    "process_start",
+    "wall_time_s",
+    "cpu_time_s",
+    "peak_rss_bytes",
+    "lifecycle_stage",
+)
+
+SQL = {
+    "experiment_exists": "SELECT 1 FROM experiments WHERE id = ?",
+    "run_exists": "SELECT 1 FROM runs WHERE id = ?",
+    "insert_run": (
+        f"INSERT INTO runs ({', '.join(f'{chr(34)}{c}{chr(34)}' for c in RUN_COLUMNS)}) "
+        f"VALUES ({', '.join('?' * len(RUN_COLUMNS))})"
+    ),
+    "end_run": (
+        "UPDATE runs SET status = ?, end_time = ?, wall_time_s = COALESCE(?, wall_time_s), "
+        "cpu_time_s = COALESCE(?, cpu_time_s), peak_rss_bytes = COALESCE(?, peak_rss_bytes) "
+        "WHERE id = ?"
+    ),
+    "run_params": "SELECT key, value FROM params WHERE run_id = ?",
+    "insert_param": "INSERT INTO params (run_id, key, value) VALUES (?, ?, ?)",
+    "insert_tag": "INSERT INTO tags (run_id, key, value) VALUES (?, ?, ?)",
+    "insert_metric": (
+        "INSERT INTO metrics (run_id, key, value, step, timestamp) VALUES (?, ?, ?, ?, ?)"
+    ),
+    "upsert_latest": (
+        "INSERT INTO latest_metrics (run_id, key, value, step, timestamp) "
+        "VALUES (?, ?, ?, ?, ?) ON CONFLICT (run_id, key) DO UPDATE SET "
+        "value = excluded.value, step = excluded.step, timestamp = excluded.timestamp "
+        # Only a later step (or the same step logged later) replaces the latest value.
+        "WHERE excluded.step > latest_metrics.step OR (excluded.step = latest_metrics.step "
+        "AND excluded.timestamp >= latest_metrics.timestamp)"
+    ),
+    "last_audit_hash": "SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1",
+    "insert_audit": (
+        "INSERT INTO audit_log (timestamp, actor, action, resource_kind, resource_id, "
+        "details, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+    ),
+}
+
+
+@functools.cache
+def _for(paramstyle: str, name: str) -> str:
+    sql = SQL[name]
+    return sql if paramstyle == "qmark" else sql.replace("?", "%s")
+
+
+def run(conn: Connection, name: str, params: Sequence[Any]) -> CursorResult[Any]:
+    """Execute statement ``name`` once with positional ``params``."""
+    return conn.exec_driver_sql(_for(conn.dialect.paramstyle, name), tuple(params))
+
+
+def run_many(conn: Connection, name: str, rows: list[tuple[Any, ...]]) -> None:
+    """Execute statement ``name`` once per row (the driver's executemany)."""
+    if rows:
+        conn.exec_driver_sql(_for(conn.dialect.paramstyle, name), rows)

@@ -11,7 +11,7 @@ import functools
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy.engine import Connection, CursorResult
+from sqlalchemy.engine import Connection
 
 RUN_COLUMNS = (
     "id",
@@ -62,6 +62,13 @@ SQL = {
         "WHERE excluded.step > latest_metrics.step OR (excluded.step = latest_metrics.step "
         "AND excluded.timestamp >= latest_metrics.timestamp)"
     ),
+    "load_runs": (
+        f"SELECT {', '.join(f'{chr(34)}{c}{chr(34)}' for c in RUN_COLUMNS)} FROM runs "
+        "WHERE id IN ({ids})"
+    ),
+    "load_latest": "SELECT run_id, key, value FROM latest_metrics WHERE run_id IN ({ids})",
+    "load_params": "SELECT run_id, key, value FROM params WHERE run_id IN ({ids})",
+    "load_tags": "SELECT run_id, key, value FROM tags WHERE run_id IN ({ids})",
     "last_audit_hash": "SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1",
     "insert_audit": (
         "INSERT INTO audit_log (timestamp, actor, action, resource_kind, resource_id, "
@@ -76,7 +83,7 @@ def _for(paramstyle: str, name: str) -> str:
     return sql if paramstyle == "qmark" else sql.replace("?", "%s")
 
 
-def run(conn: Connection, name: str, params: Sequence[Any]) -> CursorResult[Any]:
+def run(conn: Connection, name: str, params: Sequence[Any]) -> Any:
     """Execute statement ``name`` once with positional ``params``."""
     return conn.exec_driver_sql(_for(conn.dialect.paramstyle, name), tuple(params))
 
@@ -85,3 +92,23 @@ def run_many(conn: Connection, name: str, rows: list[tuple[Any, ...]]) -> None:
     """Execute statement ``name`` once per row (the driver's executemany)."""
     if rows:
         conn.exec_driver_sql(_for(conn.dialect.paramstyle, name), rows)
+
+
+@functools.cache
+def _for_in(paramstyle: str, name: str, n: int) -> str:
+    mark = "?" if paramstyle == "qmark" else "%s"
+    return SQL[name].replace("{ids}", ", ".join([mark] * n))
+
+
+def fetch_in(conn: Connection, name: str, ids: tuple[str, ...]) -> list[tuple[Any, ...]]:
+    """Fetch all rows of statement ``name`` whose ``{ids}`` placeholder takes ``ids``.
+
+    Runs on the raw DBAPI cursor, inside ``conn``'s transaction, so rows arrive as plain
+    tuples without SQLAlchemy's per-row wrapping (search loads tens of thousands of rows).
+    """
+    cursor = conn.connection.cursor()
+    try:
+        cursor.execute(_for_in(conn.dialect.paramstyle, name, len(ids)), ids)
+        return list(cursor.fetchall())
+    finally:
+        cursor.close()

@@ -414,35 +414,31 @@ class SqlMetadataStore:
         return [_to_run_info(r) for r in rows]
 
     def _load_runs(self, conn: Connection, ids: Sequence[str]) -> list[Run]:
+        # Search returns thousands of rows: fetch plain tuples through the driver in a few
+        # queries per chunk of ids, skipping SQLAlchemy's per-row processing.
         infos: dict[str, RunInfo] = {}
         metrics: dict[str, dict[str, float]] = defaultdict(dict)
         params: dict[str, dict[str, str]] = defaultdict(dict)
         tags: dict[str, dict[str, str]] = defaultdict(dict)
         nan = math.nan
         for chunk in _chunks(ids):
-            for row in conn.execute(select(_runs).where(_runs.c.id.in_(chunk))):
-                infos[row.id] = _to_run_info(row)
-            for rid, key, value in conn.execute(
-                select(_latest.c.run_id, _latest.c.key, _latest.c.value).where(
-                    _latest.c.run_id.in_(chunk)
-                )
-            ):
+            args = tuple(chunk)
+            for row in _hot.fetch_in(conn, "load_runs", args):
+                infos[row[0]] = _run_info_from_tuple(row)
+            for rid, key, value in _hot.fetch_in(conn, "load_latest", args):
                 metrics[rid][key] = nan if value is None else value
-            for rid, key, value in conn.execute(
-                select(_params.c.run_id, _params.c.key, _params.c.value).where(
-                    _params.c.run_id.in_(chunk)
-                )
-            ):
+            for rid, key, value in _hot.fetch_in(conn, "load_params", args):
                 params[rid][key] = value
-            for rid, key, value in conn.execute(
-                select(_tags.c.run_id, _tags.c.key, _tags.c.value).where(_tags.c.run_id.in_(chunk))
-            ):
+            for rid, key, value in _hot.fetch_in(conn, "load_tags", args):
                 tags[rid][key] = value
+        empty: dict[str, Any] = {}
         return [
             Run(
                 info=infos[i],
                 data=RunData(
-                    metrics=metrics.get(i, {}), params=params.get(i, {}), tags=tags.get(i, {})
+                    metrics=metrics.get(i, empty) or {},
+                    params=params.get(i, empty) or {},
+                    tags=tags.get(i, empty) or {},
                 ),
             )
             for i in ids
@@ -465,7 +461,7 @@ class SqlMetadataStore:
             self._require_run(conn, run_id)
             existing: dict[str, str] = {
                 key: value
-                for key, value in _hot.run(conn, "run_params", (run_id,)).tuples()
+                for key, value in _hot.run(conn, "run_params", (run_id,))
                 if key in checked
             }
             for key, old in existing.items():
@@ -673,7 +669,7 @@ class SqlMetadataStore:
                 select(_artifacts.c.digest, _artifacts.c.run_id, _artifacts.c.path).order_by(
                     _artifacts.c.digest
                 )
-            ).tuples()
+            )
         with self._read() as conn:
             yield from (
                 (d, rid, "<environment>")
@@ -681,7 +677,7 @@ class SqlMetadataStore:
                     select(_runs.c.id, _runs.c.environment_digest).where(
                         _runs.c.environment_digest.is_not(None)
                     )
-                ).tuples()
+                )
             )
 
     # -- lineage ----------------------------------------------------------------------------
@@ -708,7 +704,12 @@ class SqlMetadataStore:
                 )
                 .on_conflict_do_nothing()
             )
-            if result.rowcount:
+            # PostgreSQL gets RETURNING id (so rowcount is -1): an id comes back iff inserted.
+            if self.dialect == "postgresql":
+                added = result.inserted_primary_key is not None
+            else:
+                added = result.rowcount > 0
+            if added:
                 self.audit_event(
                     conn,
                     "lineage.add_edge",
@@ -830,6 +831,15 @@ def _to_experiment(row: Any) -> Experiment:
         created_at=row.created_at,
         lifecycle_stage=row.lifecycle_stage,
     )
+
+
+def _run_info_from_tuple(row: Sequence[Any]) -> RunInfo:
+    # Columns arrive in _hot.RUN_COLUMNS order, which is RunInfo's field order.
+    values = list(row)
+    values[3] = RunStatus(values[3])
+    if values[10] is not None:
+        values[10] = bool(values[10])
+    return RunInfo(*values)
 
 
 def _to_run_info(row: Any) -> RunInfo:

@@ -61,7 +61,7 @@ class Metric:
         return math.isnan(self.value)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class RunInfo:
     """Who, where, when and how a run ran, and what it cost.
 
@@ -95,7 +95,7 @@ class RunInfo:
         return self.id
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class RunData:
     """The latest value of each metric, the params and the tags of a run."""
 
@@ -104,7 +104,7 @@ class RunData:
     tags: dict[str, str] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Run:
     """A run with its info and data."""
 

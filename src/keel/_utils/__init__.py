@@ -21,8 +21,13 @@ def now_ms() -> int:
 
 
 def new_id() -> str:
-    """Return a new random 32-character hexadecimal id."""
-    return uuid.uuid4().hex
+    """Return a new 32-character hexadecimal id that sorts by creation time.
+
+    The first 12 characters are the milliseconds since the epoch and the other 20 are random
+    (80 bits), like UUIDv7. Ids created close together sit next to each other in every index
+    keyed by them, so a run's writes touch a few database pages instead of scattered ones.
+    """
+    return f"{time.time_ns() // 1_000_000:012x}{uuid.uuid4().hex[:20]}"
 
 
 def validate_key(kind: str, key: object) -> str:

@@ -8,10 +8,11 @@ are portable between SQLite (3.24+) and PostgreSQL (9.5+); only the placeholder 
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
 
 RUN_COLUMNS = (
     "id",
@@ -83,15 +84,54 @@ def _for(paramstyle: str, name: str) -> str:
     return sql if paramstyle == "qmark" else sql.replace("?", "%s")
 
 
-def run(conn: Connection, name: str, params: Sequence[Any]) -> Any:
+class Result:
+    """The rows and row count of one hot-path statement."""
+
+    __slots__ = ("rowcount", "rows")
+
+    def __init__(self, rows: list[tuple[Any, ...]], rowcount: int) -> None:
+        self.rows = rows
+        self.rowcount = rowcount
+
+    def __iter__(self) -> Iterator[tuple[Any, ...]]:
+        return iter(self.rows)
+
+    def first(self) -> tuple[Any, ...] | None:
+        """The first row, or ``None``."""
+        return self.rows[0] if self.rows else None
+
+    def scalar(self) -> Any:
+        """The first column of the first row, or ``None``."""
+        return self.rows[0][0] if self.rows else None
+
+
+def _cursor_call(conn: Connection, sql: str, params: Any, many: bool) -> Result:
+    # The raw DBAPI cursor, inside conn's transaction: SQLAlchemy's execution machinery
+    # costs more per call than these statements cost the database.
+    cursor = conn.connection.cursor()
+    try:
+        if many:
+            cursor.executemany(sql, params)
+        else:
+            cursor.execute(sql, params)
+        rows = list(cursor.fetchall()) if cursor.description else []
+        return Result(rows, cursor.rowcount)
+    except conn.dialect.loaded_dbapi.Error as exc:
+        # Re-raise as SQLAlchemy would, so callers' DBAPIError handling applies.
+        raise DBAPIError.instance(sql, params, exc, conn.dialect.loaded_dbapi.Error) from exc
+    finally:
+        cursor.close()
+
+
+def run(conn: Connection, name: str, params: Sequence[Any]) -> Result:
     """Execute statement ``name`` once with positional ``params``."""
-    return conn.exec_driver_sql(_for(conn.dialect.paramstyle, name), tuple(params))
+    return _cursor_call(conn, _for(conn.dialect.paramstyle, name), tuple(params), False)
 
 
 def run_many(conn: Connection, name: str, rows: list[tuple[Any, ...]]) -> None:
     """Execute statement ``name`` once per row (the driver's executemany)."""
     if rows:
-        conn.exec_driver_sql(_for(conn.dialect.paramstyle, name), rows)
+        _cursor_call(conn, _for(conn.dialect.paramstyle, name), rows, True)
 
 
 @functools.cache

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import math
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -67,6 +68,7 @@ __all__ = ["MAX_PARAM_LENGTH", "MetricPoint", "NewRun", "SqlMetadataStore"]
 
 #: Longest param or tag value accepted, in characters.
 MAX_PARAM_LENGTH = 64 * 1024
+_MAX_NAME_LENGTH = 256  # the runs.name column
 _IN_CHUNK = 500
 
 _experiments = cast(Table, ExperimentRow.__table__)
@@ -80,6 +82,8 @@ _edges = cast(Table, LineageEdgeRow.__table__)
 _audit_log = cast(Table, AuditEventRow.__table__)
 
 # Statements built once: SQLAlchemy then reuses their compiled form on every call.
+
+_HEX_PREFIX = re.compile(r"^[0-9a-f]{1,32}$")
 
 #: A buffered metric point: ``(run_id, key, value, step, timestamp_ms)``.
 MetricPoint = tuple[str, str, float, int, int]
@@ -120,6 +124,18 @@ def _check_value(kind: str, key: str, value: str) -> str:
             "(keel.log_dict or keel.log_text)."
         )
     return value
+
+
+def _check_run_name(name: object) -> None:
+    if name is None or name == "":  # the run gets the start of its id as its name
+        return
+    if not isinstance(name, str) or len(name) > _MAX_NAME_LENGTH:
+        shown = repr(name) if not isinstance(name, str) or len(name) <= 60 else repr(name[:60])
+        size = f"... ({len(name):,} characters)" if isinstance(name, str) else ""
+        raise InvalidArgumentError(
+            f"A run name must be a string of at most {_MAX_NAME_LENGTH} characters, got "
+            f"{shown}{size}. Shorten it, or leave it out to use the start of the run id."
+        )
 
 
 class SqlMetadataStore:
@@ -285,7 +301,9 @@ class SqlMetadataStore:
 
         Raises:
             NotFoundError: The experiment or the parent run does not exist.
+            InvalidArgumentError: The run name is not a string of at most 256 characters.
         """
+        _check_run_name(new.name)
         run_id = new_id()
         start = new.start_time or now_ms()
         tags = {
@@ -397,13 +415,16 @@ class SqlMetadataStore:
         return runs[0]
 
     def find_runs(self, prefix: str) -> list[str]:
-        """Return the ids of runs whose id starts with ``prefix`` (for short ids in the CLI)."""
+        """Return the ids of runs whose id starts with ``prefix`` (for short ids in the CLI).
+
+        Run ids are lowercase hexadecimal, so any other prefix (or an empty one) matches none.
+        """
+        if not _HEX_PREFIX.match(prefix):
+            return []
         with self._read() as conn:
             return list(
                 conn.execute(
-                    select(_runs.c.id)
-                    .where(_runs.c.id.like(prefix.replace("%", "") + "%"))
-                    .limit(10)
+                    select(_runs.c.id).where(_runs.c.id.like(prefix + "%")).limit(10)
                 ).scalars()
             )
 

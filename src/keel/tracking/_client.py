@@ -67,6 +67,21 @@ def _metric_value(key: str, value: Any) -> float:
         raise InvalidArgumentError(f"Metric {key!r} must be a number, got {value!r}.") from exc
 
 
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
+
+def _int64(key: str, what: str, value: Any) -> int:
+    # A point the database cannot store would fail every later flush of the buffer, so refuse
+    # it here: an integer (not a bool) that fits the 64-bit columns.
+    if not isinstance(value, bool) and hasattr(value, "__index__"):
+        number = int(value)
+        if _INT64_MIN <= number <= _INT64_MAX:
+            return number
+    raise InvalidArgumentError(
+        f"Metric {key!r}: {what} must be an integer between -2**63 and 2**63 - 1, got {value!r}."
+    )
+
+
 class TrackingClient:
     """Experiments, runs, params, metrics, tags, artifacts and lineage over the stores.
 
@@ -90,6 +105,7 @@ class TrackingClient:
             self.store, self.settings.flush_interval, self.settings.flush_size
         )
         self._steps: dict[tuple[str, str], int] = {}
+        self._known_runs: set[str] = set()  # runs known to exist (log_metric checks others once)
         self._env_digest: str | None = None
 
     @property
@@ -147,7 +163,7 @@ class TrackingClient:
         src = source_file()
         git = git_info(str(Path(src).parent)) if src and os.path.exists(src) else None
         host, pid, started = process_identity()
-        return self.store.create_run(
+        info = self.store.create_run(
             NewRun(
                 experiment_id=experiment_id,
                 name=name,
@@ -164,6 +180,8 @@ class TrackingClient:
                 process_start=started,
             )
         )
+        self._known_runs.add(info.id)
+        return info
 
     def _environment_digest(self) -> str:
         if self._env_digest is None:
@@ -215,6 +233,11 @@ class TrackingClient:
         """
         if len(run_id) == 32:
             return run_id
+        if not run_id or any(c not in "0123456789abcdef" for c in run_id):
+            raise InvalidArgumentError(
+                f"{run_id!r} is not a run id: run ids are 32 lowercase hexadecimal characters. "
+                "Give the id or a unique prefix of it, as 'keel runs ls' shows."
+            )
         matches = self.store.find_runs(run_id)
         if len(matches) == 1:
             return matches[0]
@@ -245,22 +268,32 @@ class TrackingClient:
         step: int | None = None,
         timestamp: int | None = None,
     ) -> None:
-        """Buffer one metric point; see :func:`keel.log_metric`."""
+        """Buffer one metric point; see :func:`keel.log_metric`.
+
+        Raises:
+            NotFoundError: The run does not exist (checked at its first point).
+            InvalidArgumentError: The name, value, step or timestamp cannot be stored.
+        """
         validate_key("metric", key)
         v = _metric_value(key, value)
         ident = (run_id, key)
-        if step is None:
-            step = self._steps.get(ident, -1) + 1
-        elif not isinstance(step, int) or isinstance(step, bool):
-            if not (hasattr(step, "__index__")):
-                raise InvalidArgumentError(
-                    f"Metric {key!r}: step must be an integer, got {step!r}."
-                )
-            step = int(step)
         last = self._steps.get(ident)
+        if last is None and run_id not in self._known_runs:
+            # First point of a run this client did not start: fail now, naming the id, rather
+            # than at a later flush. One query per such run; none for runs started here.
+            self.store.get_run_info(run_id)
+            self._known_runs.add(run_id)
+        if step is None:
+            step = 0 if last is None else last + 1
+        elif type(step) is not int or not _INT64_MIN <= step <= _INT64_MAX:
+            step = _int64(key, "step", step)
+        if timestamp is None:
+            timestamp = now_ms()
+        elif type(timestamp) is not int or not _INT64_MIN <= timestamp <= _INT64_MAX:
+            timestamp = _int64(key, "timestamp", timestamp)
         if last is None or step > last:
             self._steps[ident] = step
-        self.buffer.add((run_id, key, v, step, timestamp if timestamp is not None else now_ms()))
+        self.buffer.add((run_id, key, v, step, timestamp))
 
     def log_metrics(self, run_id: str, metrics: Mapping[str, Any], step: int | None = None) -> None:
         """Buffer several metric points at one step."""

@@ -238,12 +238,26 @@ def log_artifact(
 
 
 def log_dict(obj: Any, artifact_file: str) -> ArtifactEntry:
-    """Store ``obj`` as a JSON artifact file of the active run."""
+    """Store ``obj`` as a JSON artifact file of the active run.
+
+    NumPy arrays and scalars are written as lists and numbers; any other object JSON cannot
+    encode is an error (it would not read back as what was logged).
+    """
     try:
-        text = json.dumps(obj, indent=2, sort_keys=True, default=str, allow_nan=True)
+        text = json.dumps(obj, indent=2, sort_keys=True, default=_json_default, allow_nan=True)
     except (TypeError, ValueError) as exc:
         raise InvalidArgumentError(f"Cannot write {artifact_file!r} as JSON: {exc}.") from exc
     return get_client().log_bytes(_run_id(), text.encode(), artifact_file)
+
+
+def _json_default(value: Any) -> Any:
+    tolist = getattr(value, "tolist", None)  # NumPy arrays and scalars
+    if callable(tolist):
+        return tolist()
+    raise TypeError(
+        f"Object of type {type(value).__name__} is not JSON serializable; convert it to "
+        "lists, dicts, strings and numbers first"
+    )
 
 
 def log_text(text: str, artifact_file: str) -> ArtifactEntry:

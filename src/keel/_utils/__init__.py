@@ -21,13 +21,12 @@ def now_ms() -> int:
 
 
 def new_id() -> str:
-    """Return a new 32-character hexadecimal id that sorts by creation time.
+    """Return a new random 32-character hexadecimal id.
 
-    The first 12 characters are the milliseconds since the epoch and the other 20 are random
-    (80 bits), like UUIDv7. Ids created close together sit next to each other in every index
-    keyed by them, so a run's writes touch a few database pages instead of scattered ones.
+    Fully random (not time-ordered) so that the first 8 characters the CLI shows are unique
+    in practice and can be typed back as a prefix.
     """
-    return f"{time.time_ns() // 1_000_000:012x}{uuid.uuid4().hex[:20]}"
+    return uuid.uuid4().hex
 
 
 def validate_key(kind: str, key: object) -> str:

@@ -17,6 +17,7 @@ $(STAMP_RUN): pyproject.toml | $(BIN)/python
 
 $(STAMP_DEV): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q torch==2.13.0
 	touch $@ $(STAMP_RUN)
 
 quickstart: $(STAMP_RUN)

@@ -7,25 +7,21 @@ features, drift and serving numbers can be re-measured one at a time.
 
 from __future__ import annotations
 
+import fcntl
 import re
 from pathlib import Path
 
 HEADER = """\
 # Benchmarks
 
-Keel measured side by side with the tool each capability replaces, on the same machine,
-in the same run, each tool in its own virtualenv. Every section below is written by its
-benchmark driver between its `<!-- NAME:start -->` and `<!-- NAME:end -->` markers and is
-replaced whole on the next run; edit outside the markers only.
+Keel measured side by side with the tool each capability replaces (tracking vs MLflow,
+validation vs Great Expectations, features vs Feast, drift vs Evidently, serving vs
+`mlflow models serve`, ...), on the same machine, in the same run, each tool in its own
+virtualenv. Run them with `make bench`.
 
-| section | compares | command |
-| --- | --- | --- |
-| [Tracking](#tracking-keel-vs-mlflow) | experiment tracking vs MLflow (SQLite store) | `make bench` |
-| Validation | dataset validation vs Great Expectations | not measured yet |
-| Features | point-in-time retrieval vs Feast | not measured yet |
-| Drift | drift reports vs Evidently | not measured yet |
-| Serving | `keel serve` vs `mlflow models serve` | not measured yet |
-
+Each section below is written by its benchmark driver (`bench/<capability>/run.py`) between
+its `<!-- NAME:start -->` and `<!-- NAME:end -->` markers and is replaced whole on the next
+run; a section appears once its benchmark exists. Edit outside the markers only.
 """
 
 
@@ -41,11 +37,17 @@ def write_section(path: Path, name: str, body: str) -> None:
     """
     start, end = _markers(name)
     block = f"{start}\n{body.strip()}\n{end}"
-    text = path.read_text(encoding="utf-8") if path.exists() else HEADER
     pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.DOTALL)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: block, text, count=1)
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
+    # Drivers may finish at the same time: hold a lock over the read-modify-write.
+    with path.open("a+", encoding="utf-8") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        fh.seek(0)
+        text = fh.read() or HEADER
+        if pattern.search(text):
+            text = pattern.sub(lambda _: block, text, count=1)
+        else:
+            text = text.rstrip("\n") + "\n\n" + block + "\n"
+        fh.seek(0)
+        fh.truncate()
+        fh.write(text)

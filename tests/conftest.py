@@ -37,8 +37,7 @@ def _port_open(host: str, port: int) -> bool:
 
 def _reset_keel() -> None:
     from keel.config import reset_settings
-    from keel.tracking import reset_client
-    from keel.tracking import _fluent
+    from keel.tracking import _fluent, reset_client
 
     while _fluent._state.stack:
         _fluent._state.stack.pop()

@@ -25,6 +25,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import spec  # noqa: E402
 
 
+class Timer:
+    """Wall time and CPU time (all threads) of a block. CPU time is less sensitive than
+    wall time to other processes on a busy machine; the driver shows it beside wall time."""
+
+    def __enter__(self) -> Timer:
+        self.wall, self.cpu = -time.perf_counter(), -time.process_time()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.wall += time.perf_counter()
+        self.cpu += time.process_time()
+
+
 def _open(store_dir: Path) -> ModuleType:
     os.environ.pop("KEEL_STORE_URI", None)
     os.environ.pop("KEEL_TRACKING_URI", None)
@@ -46,61 +59,57 @@ def setup(workload: str, store_dir: Path) -> dict[str, object]:
     return {}
 
 
-def _metrics(keel: ModuleType) -> tuple[float, dict[str, object]]:
-    t0 = time.perf_counter()
-    with keel.start_run(run_name="metrics") as run:
+def _metrics(keel: ModuleType) -> tuple[Timer, dict[str, object]]:
+    with Timer() as timer, keel.start_run(run_name="metrics") as run:
         for i in range(spec.METRIC_CALLS):
             keel.log_metric("loss", 1.0 / (i + 1), step=i)
-    # Leaving the block ends the run, which flushes Keel's metric buffer: timed.
-    seconds = time.perf_counter() - t0
+        # Leaving the run's block ends it and flushes Keel's metric buffer: inside the timer.
     history = keel.get_metric_history(run.info.id, "loss")
-    return seconds, {"logged": len(history), "expected": spec.METRIC_CALLS}
+    return timer, {"logged": len(history), "expected": spec.METRIC_CALLS}
 
 
-def _runs(keel: ModuleType) -> tuple[float, dict[str, object]]:
-    t0 = time.perf_counter()
-    for i in range(spec.RUNS):
-        with keel.start_run(run_name=f"run-{i}"):
-            keel.log_params(spec.run_params(i))
-            keel.log_metrics(spec.run_metrics(i), step=0)
-    seconds = time.perf_counter() - t0
+def _runs(keel: ModuleType) -> tuple[Timer, dict[str, object]]:
+    with Timer() as timer:
+        for i in range(spec.RUNS):
+            with keel.start_run(run_name=f"run-{i}"):
+                keel.log_params(spec.run_params(i))
+                keel.log_metrics(spec.run_metrics(i), step=0)
     runs = keel.search_runs(spec.EXPERIMENT)
     full = sum(
         1
         for r in runs
-        if len(r.data.params) == spec.PARAMS_PER_RUN
-        and len(r.data.metrics) == spec.METRICS_PER_RUN
+        if len(r.data.params) == spec.PARAMS_PER_RUN and len(r.data.metrics) == spec.METRICS_PER_RUN
     )
-    return seconds, {"logged": full, "expected": spec.RUNS}
+    return timer, {"logged": full, "expected": spec.RUNS}
 
 
-def _search(keel: ModuleType, ordered: bool) -> tuple[float, dict[str, object]]:
+def _search(keel: ModuleType, ordered: bool) -> tuple[Timer, dict[str, object]]:
     kwargs: dict[str, object] = (
         {"order_by": [spec.SEARCH_ORDER]} if ordered else {"filter": spec.SEARCH_FILTER}
     )
-    t0 = time.perf_counter()
-    runs = keel.search_runs(spec.EXPERIMENT, **kwargs)
-    seconds = time.perf_counter() - t0
+    with Timer() as timer:
+        runs = keel.search_runs(spec.EXPERIMENT, **kwargs)
     expected = spec.SEARCH_RUNS if ordered else spec.SEARCH_EXPECTED_FILTERED
     info: dict[str, object] = {"logged": len(runs), "expected": expected}
     if ordered and runs and runs[0].data.metrics.get("auc") != spec.SEARCH_TOP_AUC:
         info["error"] = f"first run has auc {runs[0].data.metrics.get('auc')!r}"
-    return seconds, info
+    return timer, info
+
+
+WORKLOADS = {
+    "metrics": _metrics,
+    "runs": _runs,
+    "search_filter": lambda keel: _search(keel, ordered=False),
+    "search_order": lambda keel: _search(keel, ordered=True),
+}
 
 
 def run(workload: str, store_dir: Path) -> dict[str, object]:
+    if workload not in WORKLOADS:
+        raise SystemExit(f"unknown workload {workload!r}; known: {', '.join(WORKLOADS)}")
     keel = _open(store_dir)  # settings, store engine, schema check: untimed
-    if workload == "metrics":
-        seconds, info = _metrics(keel)
-    elif workload == "runs":
-        seconds, info = _runs(keel)
-    elif workload == "search_filter":
-        seconds, info = _search(keel, ordered=False)
-    elif workload == "search_order":
-        seconds, info = _search(keel, ordered=True)
-    else:
-        raise SystemExit(f"unknown workload {workload!r}")
-    return {"seconds": seconds, **info}
+    timer, info = WORKLOADS[workload](keel)
+    return {"seconds": timer.wall, "cpu_seconds": timer.cpu, **info}
 
 
 def main(argv: list[str]) -> int:

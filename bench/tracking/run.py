@@ -106,6 +106,7 @@ WORKLOADS = (
 @dataclass
 class Samples:
     seconds: list[float] = field(default_factory=list)
+    cpu: list[float | None] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
     @property
@@ -149,11 +150,14 @@ def _side(variant: Variant, *args: str, cwd: Path) -> dict[str, object]:
 
 
 def _journal(db: Path, mode: str | None = None) -> str:
-    with sqlite3.connect(db) as conn:
+    """Read the journal mode of ``db``, or set it to ``mode`` (it persists in the file)."""
+    conn = sqlite3.connect(db)
+    try:
         if mode is None:
             return str(conn.execute("PRAGMA journal_mode").fetchone()[0])
         got = str(conn.execute(f"PRAGMA journal_mode={mode}").fetchone()[0])
-    conn.close()
+    finally:
+        conn.close()
     if got != mode:
         raise RuntimeError(f"could not set journal_mode={mode} on {db}: got {got}")
     return got
@@ -167,11 +171,9 @@ class Bench:
         self.info: dict[str, str] = {}
         self.broken: dict[str, str] = {}  # tool -> why it could not run at all
         self._templates: dict[tuple[str, str], Path] = {}
-        self._n = 0
 
     # -- helpers -----------------------------------------------------------------------
     def _log(self, msg: str) -> None:
-        self._n += 1
         print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
     def _record(self, workload: str, variant: Variant, fn_result: dict[str, object]) -> None:
@@ -183,6 +185,8 @@ class Bench:
             samples.errors.append(f"check failed: {logged} of {expected} recorded")
         else:
             samples.seconds.append(float(str(fn_result["seconds"])))
+            cpu = fn_result.get("cpu_seconds")
+            samples.cpu.append(None if cpu is None else float(str(cpu)))
 
     def _template(self, variant: Variant, kind: str) -> Path:
         """A pristine store made once per tool: ``empty`` (experiment only) or ``search``."""
@@ -309,7 +313,9 @@ def _figure(workload: Workload, samples: Samples | None) -> str:
         return "error" if samples.errors else "-"
     med = samples.median
     if workload.count is not None:
-        return f"{workload.count / med:,.0f} {workload.unit} ({med:.2f} s)"
+        rate = workload.count / med
+        shown = f"{rate:,.0f}" if rate >= 100 else f"{rate:.1f}"
+        return f"{shown} {workload.unit} ({med:.2f} s)"
     if workload.key == "import":
         return f"{med:.3f} s (min {min(samples.seconds):.3f})"
     return f"{med:.3f} s"
@@ -344,7 +350,9 @@ def table_rows(results: Results, with_async: bool) -> tuple[list[str], list[list
         ratio = _ratio(row, _best_mlflow(row))
         cells = [w.title] + [_figure(w, row.get(v.key)) for v in (KEEL, MLFLOW, MLFLOW_WAL)]
         if with_async:
-            cells.append(_figure(w, row.get(MLFLOW_ASYNC.key)) if w.key in ("metrics", "runs") else "n/a")
+            cells.append(
+                _figure(w, row.get(MLFLOW_ASYNC.key)) if w.key in ("metrics", "runs") else "n/a"
+            )
         met = "-" if ratio is None else ("yes" if ratio >= w.target else "NO")
         cells += [_fmt_ratio(ratio), f">= {w.target:g}x", met]
         rows.append(cells)
@@ -354,8 +362,7 @@ def table_rows(results: Results, with_async: bool) -> tuple[list[str], list[list
 def plain_table(head: list[str], rows: list[list[str]]) -> str:
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
     line = "  ".join("-" * w for w in widths)
-    fmt = [r if i == 0 else r for i, r in enumerate([head, *rows])]
-    out = ["  ".join(c.ljust(widths[i]) for i, c in enumerate(r)) for r in fmt]
+    out = ["  ".join(c.ljust(widths[i]) for i, c in enumerate(r)) for r in [head, *rows]]
     return "\n".join([out[0], line, *out[1:]])
 
 
@@ -380,7 +387,9 @@ def machine() -> dict[str, str]:
     except OSError:
         pass
     return {
-        "nproc": str(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()),
+        "nproc": str(
+            len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        ),
         "ram": mem,
         "cpu": cpu,
         "os": platform.platform(),
@@ -388,7 +397,9 @@ def machine() -> dict[str, str]:
     }
 
 
-def markdown(bench: Bench, head: list[str], rows: list[list[str]], started: dt.datetime, took: float) -> str:
+def markdown(
+    bench: Bench, head: list[str], rows: list[list[str]], started: dt.datetime, took: float
+) -> str:
     m = machine()
     info = bench.info
     args = bench.args
@@ -401,16 +412,19 @@ def markdown(bench: Bench, head: list[str], rows: list[list[str]], started: dt.d
         f"the whole run took {took / 60:.1f} min.",
         "",
         f"- Machine: {m['nproc']} CPUs (nproc), {m['ram']} RAM, {m['cpu']}; {m['os']}; "
-        f"Python {m['python']}.",
+        f"Python {m['python']}. Load average (1 min) {info.get('load_start', '?')} at the start, "
+        f"{info.get('load_end', '?')} at the end: other processes on the machine slow both "
+        "tools, not evenly, so compare figures within one run, not across runs, and see the "
+        "CPU seconds in the raw samples, which they disturb less.",
         f"- Keel {info.get('keel_version', '(not available)')} from `.venv`; its SQLite store "
         f"(`KEEL_HOME`) runs in journal mode `{info.get('keel_journal', '?')}`.",
         f"- MLflow {info.get('mlflow_version', '(not available)')} from `.bench/mlflow`, "
         "tracking URI `sqlite:///<tmp>/mlflow.db`, fluent API, synchronous logging, "
         "no system metrics, no autologging, telemetry off. Its fresh database is in journal "
-        f"mode `{info.get('mlflow_journal', '?')}`; \"WAL on\" runs "
+        f'mode `{info.get("mlflow_journal", "?")}`; "WAL on" runs '
         "`PRAGMA journal_mode=WAL` on the file after MLflow created its schema.",
         f"- Figures are medians: Keel over {args.reps} samples, MLflow over {args.slow_reps} "
-        f"(import: {args.import_reps} each). \"Keel vs MLflow best\" divides MLflow's faster "
+        f'(import: {args.import_reps} each). "Keel vs MLflow best" divides MLflow\'s faster '
         "synchronous mode (default or WAL) by Keel; above 1x Keel is faster.",
         "",
         md_table(head, rows),
@@ -419,7 +433,7 @@ def markdown(bench: Bench, head: list[str], rows: list[list[str]], started: dt.d
         "store copied from a pristine one that already holds the experiment; opening the store "
         "is not timed):",
         "",
-        f"- **a.** `start_run`, {spec.METRIC_CALLS:,} x `log_metric(\"loss\", v, step=i)`, end of "
+        f'- **a.** `start_run`, {spec.METRIC_CALLS:,} x `log_metric("loss", v, step=i)`, end of '
         "the run. Keel's buffered metrics are flushed when the run ends, inside the timing; "
         "afterwards the metric history is read back and must hold every point.",
         f"- **b.** {spec.RUNS} x (`start_run`, `log_params` with {spec.PARAMS_PER_RUN} params, "
@@ -428,10 +442,10 @@ def markdown(bench: Bench, head: list[str], rows: list[list[str]], started: dt.d
         f"- **c.** one `search_runs` call over {spec.SEARCH_RUNS:,} finished runs "
         f"({spec.SEARCH_PARAMS} params and {spec.SEARCH_METRICS} metrics each, created before "
         f"timing): filter `{spec.SEARCH_FILTER}` ({spec.SEARCH_EXPECTED_FILTERED} matches), and "
-        f"`order_by=[\"{spec.SEARCH_ORDER}\"]` with no filter (all {spec.SEARCH_RUNS:,}). "
-        "Both return every matching run as run objects (MLflow with `output_format=\"list\"`, "
+        f'`order_by=["{spec.SEARCH_ORDER}"]` with no filter (all {spec.SEARCH_RUNS:,}). '
+        'Both return every matching run as run objects (MLflow with `output_format="list"`, '
         "not a DataFrame); the count and the order are checked.",
-        "- **d.** wall time of `python -c \"import keel\"` vs `python -c \"import mlflow\"`, "
+        '- **d.** wall time of `python -c "import keel"` vs `python -c "import mlflow"`, '
         "whole process, nothing subtracted, after one untimed warm-up.",
     ]
     if args.mlflow_async:
@@ -443,14 +457,31 @@ def markdown(bench: Bench, head: list[str], rows: list[list[str]], started: dt.d
             f"written). Keel vs it: a. {_fmt_ratio(_ratio(row_m, row_m.get(MLFLOW_ASYNC.key)))}, "
             f"b. {_fmt_ratio(_ratio(row_r, row_r.get(MLFLOW_ASYNC.key)))}.",
         ]
-    lines += ["", "Raw samples (seconds):", ""]
+    lines += [
+        "",
+        "Raw samples, wall seconds (in brackets: CPU seconds of the timed block, all threads; "
+        "wall minus CPU is time spent waiting, on the disk or for a core):",
+        "",
+    ]
     for w in WORKLOADS:
         for key, samples in results[w.key].items():
-            text = ", ".join(f"{s:.3f}" for s in samples.seconds) or "none"
+            text = (
+                ", ".join(
+                    _sample(wall, cpu)
+                    for wall, cpu in zip(samples.seconds, samples.cpu, strict=False)
+                )
+                or "none"
+            )
+            if not samples.cpu:
+                text = ", ".join(f"{wall:.3f}" for wall in samples.seconds) or "none"
             if samples.errors:
                 text += f"; errors: {'; '.join(samples.errors)[:300]}"
             lines.append(f"- {w.key} / {key}: {text}")
     return "\n".join(lines)
+
+
+def _sample(wall: float, cpu: float | None) -> str:
+    return f"{wall:.3f}" if cpu is None else f"{wall:.3f} [{cpu:.3f}]"
 
 
 def _flags(args: argparse.Namespace) -> str:
@@ -484,6 +515,7 @@ def main() -> int:
     t0 = time.perf_counter()
     tmp = Path(tempfile.mkdtemp(prefix="keel-bench-"))
     bench = Bench(args, tmp)
+    bench.info["load_start"] = f"{os.getloadavg()[0]:.2f}"
     try:
         bench.run()
     finally:
@@ -492,13 +524,17 @@ def main() -> int:
         else:
             shutil.rmtree(tmp, ignore_errors=True)
     took = time.perf_counter() - t0
+    bench.info["load_end"] = f"{os.getloadavg()[0]:.2f}"
 
     head, rows = table_rows(bench.results, args.mlflow_async)
     print()
     print(f"Tracking: Keel vs MLflow  ({took / 60:.1f} min)")
     print(plain_table(head, rows))
     errors = [
-        f"{w}/{v}: {e}" for w, row in bench.results.items() for v, s in row.items() for e in s.errors
+        f"{w}/{v}: {e}"
+        for w, row in bench.results.items()
+        for v, s in row.items()
+        for e in s.errors
     ]
     for tool, why in bench.broken.items():
         errors.append(f"{tool}: {why}")

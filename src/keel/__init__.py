@@ -19,6 +19,14 @@ from keel._version import __version__
 if TYPE_CHECKING:
     from keel.errors import KeelError as KeelError
     from keel.errors import NotFoundError as NotFoundError
+    from keel.pipelines import pipeline as pipeline
+    from keel.pipelines import schedule as schedule
+    from keel.pipelines import step as step
+    from keel.pipelines import tune as tune
+    from keel.registry import gates as gates
+    from keel.registry import load_model as load_model
+    from keel.registry import log_model as log_model
+    from keel.registry import models as models
     from keel.tracking import ActiveRun as ActiveRun
     from keel.tracking import Run as Run
     from keel.tracking import RunStatus as RunStatus
@@ -72,9 +80,26 @@ _TRACKING = (
 )
 _LAZY: dict[str, str] = dict.fromkeys(_TRACKING, "keel.tracking")
 _LAZY.update({"KeelError": "keel.errors", "NotFoundError": "keel.errors"})
-_SUBMODULES = ("artifacts", "config", "errors", "store", "tracking")
+_LAZY.update({"log_model": "keel.registry", "load_model": "keel.registry"})
+_PIPELINES = ("pipeline", "schedule", "step", "tune")
+_LAZY.update(dict.fromkeys(_PIPELINES, "keel.pipelines"))
+# Submodules that live deeper than keel.<name>: keel.models and keel.gates are the registry's.
+_SUBMODULE_PATHS = {"models": "keel.registry.models", "gates": "keel.registry.gates"}
+_SUBMODULES = (
+    "artifacts",
+    "config",
+    "data",
+    "datasets",
+    "errors",
+    "features",
+    "monitoring",
+    "pipelines",
+    "store",
+    "tracking",
+)
 
-__all__ = ["__version__", *_TRACKING, "KeelError", "NotFoundError"]
+__all__ = ["__version__", *_TRACKING, "KeelError", "NotFoundError", "load_model", "log_model"]
+__all__ += _PIPELINES
 
 
 def __getattr__(name: str) -> Any:
@@ -82,10 +107,12 @@ def __getattr__(name: str) -> Any:
         value = getattr(importlib.import_module(_LAZY[name]), name)
         globals()[name] = value
         return value
+    if name in _SUBMODULE_PATHS:
+        return importlib.import_module(_SUBMODULE_PATHS[name])
     if name in _SUBMODULES:
         return importlib.import_module(f"keel.{name}")
     raise AttributeError(f"module 'keel' has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
-    return sorted({*__all__, *_SUBMODULES})
+    return sorted({*__all__, *_SUBMODULES, *_SUBMODULE_PATHS})

@@ -4,7 +4,7 @@ Settings come from, in order of precedence:
 
 1. environment variables (``KEEL_HOME``, ``KEEL_STORE_URI``, ``KEEL_ARTIFACT_URI``,
    ``KEEL_TRACKING_URI``, ``KEEL_S3_ENDPOINT_URL``, ``KEEL_FLUSH_INTERVAL``,
-   ``KEEL_FLUSH_SIZE``, ``KEEL_USER``);
+   ``KEEL_FLUSH_SIZE``, ``KEEL_USER``, ``KEEL_WEBHOOK_ALLOWLIST``);
 2. a ``keel.toml`` file in the current directory (or the file named by ``KEEL_CONFIG``),
    whose ``[keel]`` table uses the same names in lower case without the prefix
    (``home``, ``store_uri``, ``artifact_uri``, ...);
@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from keel.errors import InvalidArgumentError
+from keel.errors import InvalidArgumentError, near_matches
 
 __all__ = ["Settings", "get_settings", "override_settings", "reset_settings"]
 
@@ -37,6 +37,8 @@ _FIELDS = (
     "flush_interval",
     "flush_size",
     "user",
+    "webhook_allowlist",
+    "online_store_uri",
 )
 
 
@@ -55,6 +57,12 @@ class Settings:
             much logging is lost if the process is killed with SIGKILL.
         flush_size: Buffered metric points that trigger a flush.
         user: The name recorded as the creator of runs and the actor of audit events.
+        webhook_allowlist: Hosts that monitoring alerts may call by webhook
+            (``KEEL_WEBHOOK_ALLOWLIST``, comma-separated): ``host``, ``host:port``,
+            ``*.example.com`` or a network such as ``10.0.0.0/8``. Empty: no webhook is allowed.
+            Link-local and cloud metadata addresses are refused even when listed.
+        online_store_uri: Where online features live (``KEEL_ONLINE_STORE``):
+            ``sqlite:///$KEEL_HOME/online.db`` by default, or ``redis://host:6379/0``.
         config_file: The ``keel.toml`` that was read, if any.
     """
 
@@ -66,6 +74,8 @@ class Settings:
     flush_interval: float = 1.0
     flush_size: int = 5000
     user: str = "local"
+    webhook_allowlist: tuple[str, ...] = ()
+    online_store_uri: str | None = None
     config_file: Path | None = None
 
 
@@ -88,39 +98,74 @@ def _read_toml() -> tuple[dict[str, Any], Path | None]:
         raise InvalidArgumentError(
             f"The settings file {str(path)!r} is not valid TOML: {exc}. Fix or remove it."
         ) from exc
+    outside = sorted(set(data) - {"keel"})
+    if outside:
+        raise InvalidArgumentError(
+            f"{str(path)!r} has {outside!r} outside the [keel] table, where Keel does not look. "
+            "Put every setting under a [keel] header."
+        )
     table = data.get("keel", {})
     if not isinstance(table, dict):
         raise InvalidArgumentError(f"{str(path)!r}: [keel] must be a table of settings.")
     unknown = sorted(set(table) - set(_FIELDS))
     if unknown:
+        hints = "".join(near_matches(u, _FIELDS) for u in unknown)
         raise InvalidArgumentError(
-            f"{str(path)!r} has unknown settings {unknown!r}. Known settings: {list(_FIELDS)!r}."
+            f"{str(path)!r} has unknown settings {unknown!r}.{hints} "
+            f"Known settings: {list(_FIELDS)!r}."
         )
+    for key, value in table.items():
+        if key not in _NUMBERS and key != "webhook_allowlist" and not isinstance(value, str):
+            raise InvalidArgumentError(
+                f"{str(path)!r}: setting {key!r} must be a string, got {value!r}. "
+                f'Quote it: {key} = "...".'
+            )
     return table, path
 
 
-def _number(name: str, raw: Any, kind: type[float] | type[int]) -> Any:
-    try:
-        value = kind(raw)
-    except (TypeError, ValueError) as exc:
-        raise InvalidArgumentError(
-            f"Setting {name} must be a {kind.__name__}, got {raw!r}."
-        ) from exc
-    if value <= 0:
-        raise InvalidArgumentError(f"Setting {name} must be positive, got {raw!r}.")
-    return value
+#: Numeric settings and their types; each must be positive.
+_NUMBERS: dict[str, type[float] | type[int]] = {"flush_interval": float, "flush_size": int}
+
+
+def _number(where: str, raw: Any, kind: type[float] | type[int]) -> Any:
+    """Parse a positive number; ``where`` names the variable or file the value came from."""
+    what = "a positive integer" if kind is int else "a positive number"
+    value: float | int | None = None
+    if isinstance(raw, str):
+        try:
+            value = kind(raw.strip())
+        except ValueError:
+            value = None
+    elif isinstance(raw, (int, float)) and not isinstance(raw, bool):
+        value = raw if kind is float or isinstance(raw, int) else None
+    if value is None or (kind is int and value != int(value)):
+        raise InvalidArgumentError(f"{where} must be {what}, got {raw!r}. Set it to, e.g., 5.")
+    if not value > 0:  # also refuses NaN
+        raise InvalidArgumentError(f"{where} must be {what}, got {raw!r}. Set it to, e.g., 5.")
+    return kind(value)
 
 
 def _load() -> Settings:
     table, config_file = _read_toml()
 
+    def from_env(name: str) -> bool:
+        return os.environ.get(f"KEEL_{name.upper()}") not in (None, "")
+
     def pick(name: str) -> Any:
-        env = os.environ.get(f"KEEL_{name.upper()}")
-        return env if env not in (None, "") else table.get(name)
+        return os.environ[f"KEEL_{name.upper()}"] if from_env(name) else table.get(name)
+
+    def number(name: str, default: float) -> Any:
+        raw = pick(name)
+        if raw is None:
+            return default
+        where = f"KEEL_{name.upper()}" if from_env(name) else f"{name!r} in {str(config_file)!r}"
+        return _number(where, raw, _NUMBERS[name])
 
     home = Path(pick("home") or Path.home() / ".keel").expanduser()
     if not home.is_absolute():
-        home = (config_file.parent if config_file else Path.cwd()) / home
+        # A relative path in keel.toml is relative to that file; in KEEL_HOME, to the cwd.
+        in_file = config_file is not None and not from_env("home")
+        home = (config_file.parent if config_file and in_file else Path.cwd()) / home
     store_uri = pick("store_uri") or f"sqlite:///{home / 'keel.db'}"
     artifact_uri = pick("artifact_uri") or str(home / "artifacts")
     try:
@@ -133,11 +178,28 @@ def _load() -> Settings:
         artifact_uri=str(artifact_uri),
         tracking_uri=pick("tracking_uri") or None,
         s3_endpoint_url=pick("s3_endpoint_url") or None,
-        flush_interval=_number("KEEL_FLUSH_INTERVAL", pick("flush_interval") or 1.0, float),
-        flush_size=_number("KEEL_FLUSH_SIZE", pick("flush_size") or 5000, int),
+        flush_interval=number("flush_interval", 1.0),
+        flush_size=number("flush_size", 5000),
         user=str(pick("user") or default_user),
+        webhook_allowlist=_allowlist(pick("webhook_allowlist")),
+        online_store_uri=str(
+            os.environ.get("KEEL_ONLINE_STORE")
+            or pick("online_store_uri")
+            or f"sqlite:///{home / 'online.db'}"
+        ),
         config_file=config_file,
     )
+
+
+def _allowlist(raw: Any) -> tuple[str, ...]:
+    if raw in (None, ""):
+        return ()
+    items = raw.split(",") if isinstance(raw, str) else raw
+    if not isinstance(items, (list, tuple)) or not all(isinstance(i, str) for i in items):
+        raise InvalidArgumentError(
+            f"Setting KEEL_WEBHOOK_ALLOWLIST must be comma-separated hosts, got {raw!r}."
+        )
+    return tuple(i.strip().lower() for i in items if i.strip())
 
 
 def get_settings() -> Settings:

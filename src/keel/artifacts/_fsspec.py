@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import contextlib
-import io
+import hashlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 
-from keel.artifacts.base import ArtifactStore, blob_key, check_digest, sha256_file
-from keel.errors import MissingDependencyError, StoreUnavailableError
+from keel.artifacts.base import CHUNK, ArtifactStore, blob_key, check_digest, sha256_file
+from keel.errors import IntegrityError, MissingDependencyError, StoreUnavailableError
+
+#: Bytes fetched per ranged GET while streaming a blob out: reads stay in bounded memory.
+READ_BLOCK = 4 * CHUNK
 
 
 class FsspecArtifactStore(ArtifactStore):
@@ -33,19 +36,56 @@ class FsspecArtifactStore(ArtifactStore):
         return f"{self.base}/{blob_key(digest)}"
 
     def put_file(self, path: Path) -> tuple[str, int]:
-        """Hash the file, then upload it unless the blob exists."""
-        digest, size = sha256_file(Path(path))
+        """Hash the file, then upload it unless the blob exists.
+
+        The upload hashes the bytes it sends again and is abandoned (never made visible) if
+        they differ from the first pass, so a file rewritten meanwhile cannot be stored under
+        a digest that is not its own.
+
+        Raises:
+            IntegrityError: The file changed while it was being stored.
+        """
+        path = Path(path)
+        digest, size = sha256_file(path)
         if not self.exists(digest):
-            self._guard(lambda: self.fs.put_file(str(path), self._key(digest)))
+            self._guard(lambda: self._upload_checked(path, digest), write=True)
         return digest, size
+
+    def _upload_checked(self, path: Path, digest: str) -> None:
+        out = self.fs.open(self._key(digest), "wb")
+        h = hashlib.sha256()
+        try:
+            with path.open("rb") as src:
+                while chunk := src.read(CHUNK):
+                    h.update(chunk)
+                    out.write(chunk)
+        except BaseException:
+            self._abandon(out, digest)
+            raise
+        if h.hexdigest() != digest:
+            self._abandon(out, digest)
+            raise IntegrityError(
+                f"{str(path)!r} changed while it was being stored in {self.uri!r} (it hashed "
+                f"to {digest!r}, then to {h.hexdigest()!r}), so Keel did not store it. Log it "
+                "again once nothing is writing to it.",
+                details={"path": str(path)},
+            )
+        out.close()  # an object store makes the object visible only now
+
+    def _abandon(self, out: Any, digest: str) -> None:
+        discard = getattr(out, "discard", None)
+        if callable(discard) and hasattr(out, "buffer"):
+            discard()  # aborts a multipart upload; nothing was made visible
+            out.closed = True  # closing would try to flush the discarded buffer
+        else:
+            out.close()
+            self.delete(digest)
 
     def put_bytes(self, data: bytes) -> str:
         """Upload bytes in a single PUT unless the blob exists."""
-        import hashlib
-
         digest = hashlib.sha256(data).hexdigest()
         if not self.exists(digest):
-            self._guard(lambda: self.fs.pipe_file(self._key(digest), data))
+            self._guard(lambda: self.fs.pipe_file(self._key(digest), data), write=True)
         return digest
 
     def exists(self, digest: str) -> bool:
@@ -53,43 +93,60 @@ class FsspecArtifactStore(ArtifactStore):
         return bool(self._guard(lambda: self.fs.exists(self._key(digest))))
 
     def _open_raw(self, digest: str) -> BinaryIO:
+        # Stream in ranged reads rather than fetching the whole object into memory.
         try:
-            data = self.fs.cat_file(self._key(check_digest(digest)))
+            f = self.fs.open(
+                self._key(check_digest(digest)), "rb", block_size=READ_BLOCK, cache_type="none"
+            )
         except FileNotFoundError:
             raise
-        except OSError as exc:
+        except self._errors() as exc:
             raise self._unavailable(exc) from exc
-        return io.BytesIO(data)
+        return cast(BinaryIO, f)
 
     def delete(self, digest: str) -> None:
         """Delete the object if it exists."""
         with contextlib.suppress(FileNotFoundError):
-            self.fs.rm_file(self._key(digest))
+            self._guard(lambda: self.fs.rm_file(self._key(digest)))
 
     def quarantine(self, digest: str) -> None:
         """Move the object to ``<prefix>/quarantine/``."""
+        target = f"{self.base}/quarantine/{check_digest(digest)}"
         with contextlib.suppress(FileNotFoundError):
-            self.fs.mv(self._key(digest), f"{self.base}/quarantine/{check_digest(digest)}")
+            self._guard(lambda: self.fs.mv(self._key(digest), target))
 
     def size(self, digest: str) -> int:
-        """Return the object's size."""
-        return int(self._guard(lambda: self.fs.size(self._key(digest))))
+        """Return the object's size.
+
+        Raises:
+            NotFoundError: The blob is not stored.
+        """
+        try:
+            return int(self._guard(lambda: self.fs.size(self._key(digest))))
+        except FileNotFoundError as exc:
+            raise self._missing(digest) from exc
 
     def iter_digests(self) -> Iterator[str]:
         """List ``sha256/`` and yield each blob's digest."""
         try:
-            found = self.fs.find(f"{self.base}/sha256")
+            found = self._guard(lambda: self.fs.find(f"{self.base}/sha256"))
         except FileNotFoundError:
             return
         for key in sorted(found):
             yield key.rsplit("/", 1)[-1]
 
-    def _guard(self, func: Any) -> Any:
+    def _errors(self) -> tuple[type[Exception], ...]:
+        """The exceptions by which this filesystem reports that the storage failed."""
+        return (OSError,)
+
+    def _guard(self, func: Any, *, write: bool = False) -> Any:
         try:
             return func()
-        except FileNotFoundError:
+        except FileNotFoundError as exc:
+            if write:  # a write finds no object missing: the bucket or folder itself is
+                raise self._unavailable(exc) from exc
             raise
-        except (OSError, PermissionError) as exc:
+        except self._errors() as exc:
             raise self._unavailable(exc) from exc
 
     def _unavailable(self, exc: Exception) -> StoreUnavailableError:
@@ -119,3 +176,9 @@ class S3ArtifactStore(FsspecArtifactStore):
         # Objects are immutable and named by content: listing caches would only go stale.
         options["use_listings_cache"] = False
         super().__init__(uri, **options)
+
+    def _errors(self) -> tuple[type[Exception], ...]:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        # botocore's connection errors are not OSErrors: an unreachable endpoint raises them.
+        return (OSError, BotoCoreError, ClientError)

@@ -97,8 +97,15 @@ class LocalArtifactStore(ArtifactStore):
             os.replace(self._path(digest), target)
 
     def size(self, digest: str) -> int:
-        """Return the blob file's size."""
-        return self._path(digest).stat().st_size
+        """Return the blob file's size.
+
+        Raises:
+            NotFoundError: The blob is not stored.
+        """
+        try:
+            return self._path(digest).stat().st_size
+        except FileNotFoundError as exc:
+            raise self._missing(digest) from exc
 
     def iter_digests(self) -> Iterator[str]:
         """Walk ``sha256/`` and yield each blob's digest."""

@@ -51,7 +51,8 @@ def iter_folder(folder: Path) -> Iterator[tuple[Path, str]]:
     Symlinks are followed only while they stay inside ``folder``.
 
     Raises:
-        ArtifactPathError: A symlink points outside ``folder``.
+        ArtifactPathError: A symlink points outside ``folder``, or to a folder that contains
+            the link (which would repeat the same files forever).
     """
     root = folder.resolve()
     for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
@@ -64,6 +65,13 @@ def iter_folder(folder: Path) -> Iterator[tuple[Path, str]]:
                     raise ArtifactPathError(
                         f"{str(entry)!r} is a symlink to {str(target)!r}, outside the folder "
                         f"{str(folder)!r} being logged. Copy the file in, or log it on its own."
+                    )
+                real_here = here.resolve()
+                if name in dirnames and (target == real_here or target in real_here.parents):
+                    raise ArtifactPathError(
+                        f"{str(entry)!r} is a symlink to {str(target)!r}, a folder that "
+                        "contains the link, so following it would repeat the same files "
+                        "forever. Remove the link, or log the folder it points to instead."
                     )
         dirnames.sort()
         for name in sorted(filenames):

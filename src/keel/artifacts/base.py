@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from pathlib import Path
@@ -84,7 +85,7 @@ class ArtifactStore(ABC):
 
     @abstractmethod
     def size(self, digest: str) -> int:
-        """Return the stored size of a blob in bytes."""
+        """Return the stored size of a blob in bytes; raise ``NotFoundError`` if it is absent."""
 
     def get_bytes(self, digest: str) -> bytes:
         """Return a blob's bytes after checking their digest.
@@ -107,10 +108,11 @@ class ArtifactStore(ABC):
             IntegrityError: The stored bytes do not match the digest; ``dest`` is not written.
         """
         dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_name(f".{dest.name}.keel-tmp")
+        # A unique temp name: processes downloading into one folder must not share a temp file.
+        tmp = dest.with_name(f".{dest.name[:200]}.{uuid.uuid4().hex[:12]}.keel-tmp")
         h = hashlib.sha256()
         try:
-            with self._open(digest) as src, tmp.open("wb") as out:
+            with self._open(digest) as src, tmp.open("xb") as out:
                 while chunk := src.read(CHUNK):
                     h.update(chunk)
                     out.write(chunk)
@@ -135,11 +137,14 @@ class ArtifactStore(ABC):
         try:
             return self._open_raw(check_digest(digest))
         except FileNotFoundError as exc:
-            raise NotFoundError(
-                f"Blob {digest!r} is not in the artifact store {self.uri!r}. It was deleted or "
-                "never uploaded; 'keel doctor' lists every missing blob.",
-                details={"digest": digest},
-            ) from exc
+            raise self._missing(digest) from exc
+
+    def _missing(self, digest: str) -> NotFoundError:
+        return NotFoundError(
+            f"Blob {digest!r} is not in the artifact store {self.uri!r}. It was deleted or "
+            "never uploaded; 'keel doctor' lists every missing blob.",
+            details={"digest": digest},
+        )
 
     def _corrupt(self, digest: str) -> IntegrityError:
         return IntegrityError(

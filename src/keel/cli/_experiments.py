@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from keel.cli._output import console, fmt_time
 
@@ -24,5 +25,5 @@ def list_experiments() -> None:
     table.add_column("runs", justify="right")
     table.add_column("created")
     for e in exps:
-        table.add_row(e.name, e.id, str(counts.get(e.id, 0)), fmt_time(e.created_at))
+        table.add_row(Text(e.name), e.id, str(counts.get(e.id, 0)), fmt_time(e.created_at))
     console.print(table)

@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from keel.cli._output import STATUS_STYLE, console, fmt_bytes, fmt_duration, fmt_time, fmt_value
 
@@ -40,8 +41,8 @@ def list_runs(
         status = str(r.info.status)
         table.add_row(
             r.id[:8],
-            r.info.name,
-            f"[{STATUS_STYLE.get(status, 'white')}]{status}[/]",
+            Text(r.info.name),  # Text, not markup: names and values may contain "[...]"
+            Text(status, style=STATUS_STYLE.get(status, "white")),
             fmt_time(r.info.start_time),
             fmt_duration(r.info.start_time, r.info.end_time),
             *[fmt_value(r.data.metrics.get(k)) for k in metric_keys],
@@ -63,10 +64,10 @@ def show_run(run_id: Annotated[str, typer.Argument(help="Run id or a unique pref
     info.add_column("field", style="bold")
     info.add_column("value")
     status = str(i.status)
+    info.add_row("name", Text(i.name))
+    info.add_row("experiment", i.experiment_id)
+    info.add_row("status", Text(status, style=STATUS_STYLE.get(status, "white")))
     for field, value in [
-        ("name", i.name),
-        ("experiment", i.experiment_id),
-        ("status", f"[{STATUS_STYLE.get(status, 'white')}]{status}[/]"),
         ("started", fmt_time(i.start_time)),
         ("ended", fmt_time(i.end_time)),
         ("parent run", i.parent_run_id or "-"),
@@ -79,7 +80,7 @@ def show_run(run_id: Annotated[str, typer.Argument(help="Run id or a unique pref
         ("CPU time", "-" if i.cpu_time_s is None else f"{i.cpu_time_s:.2f}s"),
         ("peak RSS", fmt_bytes(i.peak_rss_bytes)),
     ]:
-        info.add_row(field, str(value))
+        info.add_row(field, Text(str(value)))
     console.print(info)
     sections: list[tuple[str, dict[str, str]]] = [
         ("Params", run.data.params),
@@ -92,7 +93,7 @@ def show_run(run_id: Annotated[str, typer.Argument(help="Run id or a unique pref
             t.add_column("key", style="bold")
             t.add_column("value")
             for k in sorted(data):
-                t.add_row(k, data[k])
+                t.add_row(Text(k), Text(data[k]))
             console.print(t)
     artifacts = client.list_artifacts(i.id)
     if artifacts:
@@ -101,7 +102,7 @@ def show_run(run_id: Annotated[str, typer.Argument(help="Run id or a unique pref
         t.add_column("size", justify="right")
         t.add_column("sha256")
         for a in artifacts:
-            t.add_row(a.path, fmt_bytes(a.size), a.digest[:12])
+            t.add_row(Text(a.path), fmt_bytes(a.size), a.digest[:12])
         console.print(t)
 
 
@@ -120,7 +121,7 @@ def compare_runs(
     table = Table(title="Run comparison")
     table.add_column("", style="bold")
     for r in runs:
-        table.add_column(f"{r.info.name}\n{r.id[:8]}", justify="right")
+        table.add_column(Text(f"{r.info.name}\n{r.id[:8]}"), justify="right")
     table.add_row("status", *[str(r.info.status) for r in runs])
     table.add_row("duration", *[fmt_duration(r.info.start_time, r.info.end_time) for r in runs])
     columns: list[tuple[str, list[dict[str, str]]]] = [
@@ -133,8 +134,7 @@ def compare_runs(
             table.add_section()
         for k in keys:
             cells = [d.get(k, "-") for d in per_run]
-            differs = len(set(cells)) > 1
-            style = "yellow" if differs else ""
-            table.add_row(f"{section}.{k}", *[f"[{style}]{c}[/]" if style else c for c in cells])
+            style = "yellow" if len(set(cells)) > 1 else ""
+            table.add_row(Text(f"{section}.{k}"), *[Text(c, style=style) for c in cells])
     console.print(table)
     console.print("[dim]Rows in yellow differ between runs.[/]")

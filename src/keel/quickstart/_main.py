@@ -8,10 +8,20 @@ from dataclasses import dataclass
 from rich.console import Console
 
 from keel.quickstart._context import QuickstartContext
+from keel.quickstart._data import data_stage
+from keel.quickstart._features import features_stage
+from keel.quickstart._monitoring import monitoring_stage
+from keel.quickstart._registry import registry_stage
 from keel.quickstart._training import training_stage
 
 #: The stages in lifecycle order; each capability adds its own.
-STAGES: list[Callable[[QuickstartContext], None]] = [training_stage]
+STAGES: list[Callable[[QuickstartContext], None]] = [
+    data_stage,
+    features_stage,
+    training_stage,
+    registry_stage,
+    monitoring_stage,
+]
 
 
 @dataclass(frozen=True)

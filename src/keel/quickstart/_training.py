@@ -39,6 +39,7 @@ def training_stage(ctx: QuickstartContext) -> None:
     keel.set_experiment(EXPERIMENT)
     alphas = [1e-4, 1e-3, 1e-2, 1e-1]
     run_ids: list[str] = []
+    fitted: dict[str, SGDClassifier] = {}  # run id -> model, for the registry stage
     classes = np.unique(y_train)
     with keel.start_run(run_name="alpha-sweep", tags={"stage": "quickstart"}) as parent:
         keel.log_params({"model": "SGDClassifier(log_loss)", "epochs": epochs, "seed": seed})
@@ -84,6 +85,7 @@ def training_stage(ctx: QuickstartContext) -> None:
                         )
                         keel.log_artifact(report, "model")
                     run_ids.append(run.id)
+                    fitted[run.id] = model
 
     console.print("\n[bold]3. Evaluation[/]: searching the runs for the best AUC")
     best = keel.search_runs(
@@ -103,6 +105,9 @@ def training_stage(ctx: QuickstartContext) -> None:
         run_ids=run_ids,
         best_run_id=best.id,
         best_auc=best_auc,
+        best_model=fitted[best.id],
+        X_test=X_test,
+        y_test=y_test,
     )
     ctx.look += [
         "keel experiments ls",

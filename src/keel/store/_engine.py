@@ -6,6 +6,7 @@ import functools
 import os
 import re
 import sqlite3
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,6 +15,7 @@ from typing import Any, TypeVar
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError
+from sqlalchemy.exc import IntegrityError as SAIntegrityError
 
 from keel.errors import (
     InvalidArgumentError,
@@ -115,13 +117,39 @@ def _sqlite_on_connect(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
     cur = dbapi_conn.cursor()
     try:
         cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-        mode = cur.execute("PRAGMA journal_mode").fetchone()
-        if mode is None or str(mode[0]).lower() != "wal":
-            cur.execute("PRAGMA journal_mode=WAL")
+        if not _is_wal(cur):
+            _switch_to_wal(cur)
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA foreign_keys=ON")
+        # LIKE is case-sensitive in PostgreSQL; make SQLite agree (search filters, path prefixes).
+        cur.execute("PRAGMA case_sensitive_like=ON")
     finally:
         cur.close()
+
+
+def _is_wal(cur: sqlite3.Cursor) -> bool:
+    mode = cur.execute("PRAGMA journal_mode").fetchone()
+    return mode is not None and str(mode[0]).lower() == "wal"
+
+
+def _switch_to_wal(cur: sqlite3.Cursor) -> None:
+    # Only a new database needs this (WAL is a property of the file). When several processes
+    # open a new store at once, the switch fails with "database is locked" at once, without
+    # waiting for the busy timeout: retry until one process has switched the file.
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            mode = cur.execute("PRAGMA journal_mode=WAL").fetchone()
+            if mode is not None and str(mode[0]).lower() == "wal":
+                return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+            if time.monotonic() > deadline:
+                raise
+        if _is_wal(cur) or time.monotonic() > deadline:
+            return  # switched by another process, or it stays in rollback mode, which works
+        time.sleep(0.02)
 
 
 def _sqlite_on_begin(conn: Connection) -> None:
@@ -131,11 +159,20 @@ def _sqlite_on_begin(conn: Connection) -> None:
 
 @contextmanager
 def write_connection(engine: Engine) -> Iterator[Connection]:
-    """Yield a connection in a write transaction, committed on success."""
-    with engine.connect() as raw:
-        conn = raw.execution_options(keel_write=True)
-        with conn.begin():
-            yield conn
+    """Yield a connection in a write transaction, committed on success.
+
+    Driver errors become :class:`~keel.errors.StoreUnavailableError` (the transaction is rolled
+    back), except integrity violations, which callers turn into "exists already" or a retry.
+    """
+    try:
+        with engine.connect() as raw:
+            conn = raw.execution_options(keel_write=True)
+            with conn.begin():
+                yield conn
+    except SAIntegrityError:
+        raise
+    except DBAPIError as exc:
+        raise store_error(engine.url.render_as_string(hide_password=True), exc) from exc
 
 
 def translate_errors(uri: str, func: Callable[[], T]) -> T:

@@ -53,6 +53,7 @@ _TEXT_ATTRS = {
     "parent_run_id": "parent_run_id",
 }
 _NUM_ATTRS = {"start_time": "start_time", "end_time": "end_time"}
+_ORDER_KEY = re.compile(r"`[^`]+`|\"[^\"]+\"|[A-Za-z0-9_\-./:]+")
 _TEXT_OPS = {"=", "!=", "like", "ilike"}
 _NUM_OPS = {"=", "!=", "<", "<=", ">", ">="}
 
@@ -111,8 +112,9 @@ def parse_filter(text: str) -> list[Clause]:
     while pos < len(text):
         m = _TOKEN.match(text, pos)
         if m is None or m.end() == pos:
+            at = len(text) - len(text[pos:].lstrip())  # point at the text, not the space
             raise InvalidArgumentError(
-                f"Cannot parse filter {text!r} at position {pos} ({text[pos : pos + 20]!r}): "
+                f"Cannot parse filter {text!r} at position {at} ({text[at : at + 20]!r}): "
                 f"expected {_EXPECT[expect]}."
             )
         kind = m.lastgroup
@@ -137,7 +139,7 @@ def parse_filter(text: str) -> list[Clause]:
         pos = m.end()
     if expect not in ("and", "field") or (expect == "field" and clauses):
         raise InvalidArgumentError(
-            f"Filter {text!r} ends early: expected {_EXPECT[expect]} at the end."
+            f"Filter {text!r} ends early at position {len(text)}: expected {_EXPECT[expect]}."
         )
     return clauses
 
@@ -242,6 +244,11 @@ def parse_order_by(items: list[str] | None) -> list[tuple[str, str, bool]]:
         else:
             field_text = item.strip()
         entity, key = _split_field(field_text, f"order_by {item!r}")
+        if not _ORDER_KEY.fullmatch(field_text.partition(".")[2]):
+            raise InvalidArgumentError(
+                f"Cannot parse order_by {item!r}: write a field optionally followed by ASC or "
+                "DESC, such as 'metrics.auc DESC'; quote names with spaces: 'metrics.`val loss`'."
+            )
         if entity == "attributes" and key not in _TEXT_ATTRS and key not in _NUM_ATTRS:
             raise _unknown_attr(key, item)
         parsed.append((entity, key, direction == "DESC"))

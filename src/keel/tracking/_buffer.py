@@ -72,20 +72,38 @@ class MetricBuffer:
             write: Writes the batch instead of ``store.log_metrics`` (called even when the
                 batch is empty), so a caller can put the points in its own transaction.
 
-        If the write fails the points go back to the front of the buffer and the error is
-        raised, so nothing is dropped silently.
+        Points of a run that does not exist (any more) can never be stored: they are dropped
+        with a logged warning and the rest is written. If the write fails otherwise, the points
+        go back to the front of the buffer and the error is raised, so nothing is lost silently.
         """
         with self._flushing:
             with self._lock:
                 batch, self._points = self._points, []
             if not batch and write is None:
                 return
-            try:
-                (write or self._store.log_metrics)(batch)
-            except BaseException:
-                with self._lock:
-                    self._points[:0] = batch
-                raise
+            writer = write or self._store.log_metrics
+            while True:
+                try:
+                    writer(batch)
+                    return
+                except NotFoundError as exc:
+                    gone = exc.details.get("run_id")
+                    keep = [p for p in batch if p[0] != gone]
+                    if len(keep) < len(batch):
+                        log.warning(
+                            "Dropped %d buffered metric point(s) of run %r, which does not exist.",
+                            len(batch) - len(keep),
+                            gone,
+                        )
+                        batch = keep
+                        continue  # one fewer run each time, so this ends
+                    with self._lock:
+                        self._points[:0] = batch
+                    raise
+                except BaseException:
+                    with self._lock:
+                        self._points[:0] = batch
+                    raise
 
     def _start(self) -> None:
         with self._lock:
@@ -100,11 +118,6 @@ class MetricBuffer:
                 continue
             try:
                 self.flush()
-            except NotFoundError as exc:
-                # The run vanished (deleted elsewhere): these points can never be stored.
-                with self._lock:
-                    dropped, self._points = len(self._points), []
-                log.warning("Dropped %d buffered metric points: %s", dropped, exc)
             except Exception as exc:  # store busy or unreachable: keep the points, retry later
                 log.warning("Could not flush buffered metrics yet (will retry): %s", exc)
 

@@ -1,0 +1,63 @@
+"""MLflow's side: ``log`` (``mlflow.sklearn.log_model(..., registered_model_name=...)`` with its
+defaults, timed inside an active run) or ``load`` (``mlflow.pyfunc.load_model`` in a fresh
+process). Prints one JSON line of timings in seconds. Usage: mlflow_side.py log|load VERSION
+"""
+
+from __future__ import annotations
+
+import time
+
+T0 = time.perf_counter()
+
+import json  # noqa: E402
+import os  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import spec  # noqa: E402
+
+URI = f"sqlite:///{Path(os.environ['BENCH_STORE']) / 'mlflow.db'}"
+
+
+def log() -> dict[str, float]:
+    import mlflow
+    import mlflow.sklearn
+
+    mlflow.set_tracking_uri(URI)
+    X, y = spec.data()
+    model = spec.model(X, y)
+    with mlflow.start_run():
+        mlflow.log_metric("accuracy", float(model.score(X, y)))
+        t = time.perf_counter()
+        info = mlflow.sklearn.log_model(
+            model, name="model", input_example=X[:5], registered_model_name=spec.MODEL_NAME
+        )
+        elapsed = time.perf_counter() - t
+    return {"log_register_s": elapsed, "version": int(info.registered_model_version or 0)}
+
+
+def load(version: str, warm: bool) -> dict[str, float]:
+    import mlflow
+    import mlflow.pyfunc
+
+    mlflow.set_tracking_uri(URI)
+    if warm:  # the library the model needs is imported already: time the registry's own work
+        import sklearn.linear_model  # noqa: F401
+    t_import = time.perf_counter()
+    m = mlflow.pyfunc.load_model(f"models:/{spec.MODEL_NAME}/{version}")
+    t_load = time.perf_counter()
+    m.predict(spec.rows())
+    t_pred = time.perf_counter()
+    return {
+        "import_s": t_import - T0,
+        "load_s": t_load - t_import,
+        "predict_s": t_pred - t_load,
+        "in_process_s": t_pred - T0,
+    }
+
+
+if __name__ == "__main__":
+    mode, arg = sys.argv[1], sys.argv[2]
+    warm = sys.argv[3:] == ["warm"]
+    print(json.dumps(log() if mode == "log" else load(arg, warm)))

@@ -60,9 +60,11 @@ class RunRow(Base):
 
     __tablename__ = "runs"
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    experiment_id: Mapped[str] = mapped_column(ForeignKey("experiments.id"), index=True)
+    # Looked up through ix_runs_experiment_start, whose first column it is.
+    experiment_id: Mapped[str] = mapped_column(ForeignKey("experiments.id"))
     name: Mapped[str] = mapped_column(String(256))
-    status: Mapped[str] = mapped_column(String(16), index=True)
+    # Not indexed: every run changes status once, only `keel doctor` filters by it.
+    status: Mapped[str] = mapped_column(String(16))
     start_time: Mapped[int] = mapped_column(BigInteger)
     end_time: Mapped[int | None] = mapped_column(BigInteger)
     parent_run_id: Mapped[str | None] = mapped_column(String(32), index=True)
@@ -91,7 +93,8 @@ class ParamRow(Base):
     key: Mapped[str] = mapped_column(String(250), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
 
-    __table_args__ = (Index("ix_params_key_value", "key", "run_id"),)
+    # WITHOUT ROWID: one B-tree keyed by (run_id, key) instead of a table plus its key index.
+    __table_args__ = (Index("ix_params_key_value", "key", "run_id"), {"sqlite_with_rowid": False})
 
 
 class TagRow(Base):
@@ -101,6 +104,8 @@ class TagRow(Base):
     run_id: Mapped[str] = mapped_column(ForeignKey("runs.id"), primary_key=True)
     key: Mapped[str] = mapped_column(String(250), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
+
+    __table_args__ = ({"sqlite_with_rowid": False},)
 
 
 class MetricRow(Base):
@@ -129,7 +134,10 @@ class LatestMetricRow(Base):
     step: Mapped[int] = mapped_column(BigInteger)
     timestamp: Mapped[int] = mapped_column(BigInteger)
 
-    __table_args__ = (Index("ix_latest_metrics_key_value", "key", "value"),)
+    __table_args__ = (
+        Index("ix_latest_metrics_key_value", "key", "value"),
+        {"sqlite_with_rowid": False},
+    )
 
 
 class RunArtifactRow(Base):

@@ -185,7 +185,9 @@ class TrackingClient:
 
     def _environment_digest(self) -> str:
         if self._env_digest is None:
-            self._env_digest = self.artifacts.put_bytes(package_snapshot())
+            self._env_digest = self.artifacts.put_bytes(
+                package_snapshot(self.settings.home / "cache")
+            )
         return self._env_digest
 
     def end_run(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import importlib.metadata
 import json
 import os
@@ -70,9 +71,35 @@ def git_info(directory: str) -> GitInfo:
     return GitInfo(commit.strip(), None if status is None else bool(status.strip()))
 
 
-@functools.lru_cache(maxsize=1)
-def package_snapshot() -> bytes:
-    """Return the interpreter and installed distributions as canonical JSON bytes (cached)."""
+def environment_key() -> str:
+    """Return a key that changes whenever the interpreter or its installed packages change.
+
+    It hashes the interpreter and the modification times of the folders on ``sys.path``:
+    installing, upgrading or removing a distribution changes its site-packages folder.
+    """
+    parts: list[object] = [sys.executable, sys.version]
+    for entry in sys.path:
+        try:
+            parts.append((entry, os.stat(entry or ".").st_mtime_ns))
+        except OSError:
+            continue
+    return hashlib.sha256(repr(parts).encode()).hexdigest()[:24]
+
+
+@functools.lru_cache(maxsize=4)
+def package_snapshot(cache_dir: Path | None = None) -> bytes:
+    """Return the interpreter and installed distributions as canonical JSON bytes.
+
+    Reading every distribution's metadata takes a noticeable fraction of a second, so the
+    result is cached for the process and, with ``cache_dir``, on disk under
+    :func:`environment_key` for later processes of the same environment.
+    """
+    cached = cache_dir / f"env-{environment_key()}.json" if cache_dir is not None else None
+    if cached is not None:
+        try:
+            return cached.read_bytes()
+        except OSError:
+            pass
     packages: dict[str, str] = {}
     for dist in importlib.metadata.distributions():
         name = dist.metadata["Name"]
@@ -84,7 +111,16 @@ def package_snapshot() -> bytes:
         "platform": platform.platform(),
         "packages": dict(sorted(packages.items())),
     }
-    return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
+    data = json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
+    if cached is not None:
+        try:  # best effort: a missing cache only costs time
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cached.with_name(f".{cached.name}.{os.getpid()}.tmp")
+            tmp.write_bytes(data)
+            tmp.replace(cached)
+        except OSError:
+            pass
+    return data
 
 
 @functools.lru_cache(maxsize=1)

@@ -102,12 +102,10 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     with op.batch_alter_table("runs", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_runs_experiment_id"), ["experiment_id"], unique=False)
         batch_op.create_index(
             "ix_runs_experiment_start", ["experiment_id", "start_time"], unique=False
         )
         batch_op.create_index(batch_op.f("ix_runs_parent_run_id"), ["parent_run_id"], unique=False)
-        batch_op.create_index(batch_op.f("ix_runs_status"), ["status"], unique=False)
 
     op.create_table(
         "latest_metrics",
@@ -121,6 +119,7 @@ def upgrade() -> None:
             ["runs.id"],
         ),
         sa.PrimaryKeyConstraint("run_id", "key"),
+        sqlite_with_rowid=False,
     )
     with op.batch_alter_table("latest_metrics", schema=None) as batch_op:
         batch_op.create_index("ix_latest_metrics_key_value", ["key", "value"], unique=False)
@@ -157,6 +156,7 @@ def upgrade() -> None:
             ["runs.id"],
         ),
         sa.PrimaryKeyConstraint("run_id", "key"),
+        sqlite_with_rowid=False,
     )
     with op.batch_alter_table("params", schema=None) as batch_op:
         batch_op.create_index("ix_params_key_value", ["key", "run_id"], unique=False)
@@ -186,6 +186,7 @@ def upgrade() -> None:
             ["runs.id"],
         ),
         sa.PrimaryKeyConstraint("run_id", "key"),
+        sqlite_with_rowid=False,
     )
 
 
@@ -208,10 +209,8 @@ def downgrade() -> None:
 
     op.drop_table("latest_metrics")
     with op.batch_alter_table("runs", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_runs_status"))
         batch_op.drop_index(batch_op.f("ix_runs_parent_run_id"))
         batch_op.drop_index("ix_runs_experiment_start")
-        batch_op.drop_index(batch_op.f("ix_runs_experiment_id"))
 
     op.drop_table("runs")
     with op.batch_alter_table("lineage_edges", schema=None) as batch_op:

@@ -33,3 +33,29 @@ def test_log_dict_refuses_objects_that_would_not_read_back(keel_home: Path) -> N
         keel.log_dict({"arr": np.arange(3), "x": np.float64(0.5)}, "ok.json")
     assert keel.load_dict(run.id, "ok.json") == {"arr": [0, 1, 2], "x": 0.5}
     assert [a.path for a in keel.list_artifacts(run.id)] == ["ok.json"]
+
+
+def test_package_snapshot_is_cached_on_disk_per_environment(tmp_path: Path) -> None:
+    from keel.tracking._environment import environment_key, package_snapshot
+
+    package_snapshot.cache_clear()
+    first = package_snapshot(tmp_path)
+    cached = tmp_path / f"env-{environment_key()}.json"
+    assert cached.read_bytes() == first
+    assert b'"packages"' in first and b'"keel"' in first
+    # A later process of the same environment reads the file instead of every package's
+    # metadata: prove it by planting different bytes under the same key.
+    cached.write_bytes(b'{"planted": true}')
+    package_snapshot.cache_clear()
+    assert package_snapshot(tmp_path) == b'{"planted": true}'
+    package_snapshot.cache_clear()
+
+
+def test_runs_record_the_environment_blob(keel_home: Path) -> None:
+    keel.set_experiment("env")
+    with keel.start_run() as run:
+        pass
+    info = keel.get_run(run.id).info
+    assert info.environment_digest is not None
+    blob = get_client().artifacts.get_bytes(info.environment_digest)
+    assert b'"python"' in blob

@@ -186,7 +186,7 @@ class TrackingClient:
     def _environment_digest(self) -> str:
         if self._env_digest is None:
             self._env_digest = self.artifacts.put_bytes(
-                package_snapshot(self.settings.home / "cache")
+                package_snapshot(_user_cache_dir())
             )
         return self._env_digest
 
@@ -397,6 +397,16 @@ class TrackingClient:
             self.store.add_lineage_edge(node, ("run", run_id), "input", props)
         else:
             self.store.add_lineage_edge(("run", run_id), node, "output", props)
+
+
+def _user_cache_dir() -> Path:
+    """Per-user cache folder (``$XDG_CACHE_HOME/keel``, else ``~/.cache/keel``).
+
+    Outside KEEL_HOME on purpose: what it caches belongs to the Python environment, which
+    every store used from that environment shares.
+    """
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "keel"
 
 
 _client: TrackingClient | None = None

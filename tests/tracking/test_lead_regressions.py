@@ -42,7 +42,8 @@ def test_package_snapshot_is_cached_on_disk_per_environment(tmp_path: Path) -> N
     first = package_snapshot(tmp_path)
     cached = tmp_path / f"env-{environment_key()}.json"
     assert cached.read_bytes() == first
-    assert b'"packages"' in first and b'"keel"' in first
+    assert b'"packages"' in first
+    assert b'"keel"' in first
     # A later process of the same environment reads the file instead of every package's
     # metadata: prove it by planting different bytes under the same key.
     cached.write_bytes(b'{"planted": true}')

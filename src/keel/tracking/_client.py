@@ -185,9 +185,7 @@ class TrackingClient:
 
     def _environment_digest(self) -> str:
         if self._env_digest is None:
-            self._env_digest = self.artifacts.put_bytes(
-                package_snapshot(_user_cache_dir())
-            )
+            self._env_digest = self.artifacts.put_bytes(package_snapshot(_user_cache_dir()))
         return self._env_digest
 
     def end_run(

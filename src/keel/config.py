@@ -26,7 +26,13 @@ from typing import Any
 
 from keel.errors import InvalidArgumentError, near_matches
 
-__all__ = ["Settings", "get_settings", "override_settings", "reset_settings"]
+__all__ = [
+    "Settings",
+    "get_settings",
+    "override_settings",
+    "require_embedded",
+    "reset_settings",
+]
 
 _FIELDS = (
     "home",
@@ -228,3 +234,22 @@ def reset_settings() -> None:
     """Forget the cached settings so the next :func:`get_settings` reads them again."""
     global _cached
     _cached = None
+
+
+def require_embedded(settings: Settings, what: str) -> None:
+    """Refuse an ``http(s)://`` tracking URI for a capability that has no remote client yet.
+
+    Args:
+        settings: The settings in use.
+        what: The capability, for the message (``"datasets"``, ``"monitoring"``).
+
+    Raises:
+        InvalidArgumentError: ``KEEL_TRACKING_URI`` points at a server.
+    """
+    uri = settings.tracking_uri
+    if uri and uri.startswith(("http://", "https://")):
+        raise InvalidArgumentError(
+            f"KEEL_TRACKING_URI is {uri!r}, but this version of Keel has no remote client "
+            f"for {what} yet. Unset KEEL_TRACKING_URI to use the local store "
+            "(KEEL_STORE_URI / KEEL_HOME)."
+        )

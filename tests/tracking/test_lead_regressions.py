@@ -60,3 +60,22 @@ def test_runs_record_the_environment_blob(keel_home: Path) -> None:
     assert info.environment_digest is not None
     blob = get_client().artifacts.get_bytes(info.environment_digest)
     assert b'"python"' in blob
+
+
+def test_remote_tracking_uri_is_refused_the_same_way_by_every_capability(
+    keel_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from keel.config import reset_settings
+    from keel.data._client import DataClient
+    from keel.monitoring._client import MonitoringClient
+    from keel.tracking import TrackingClient
+
+    monkeypatch.setenv("KEEL_TRACKING_URI", "http://127.0.0.1:5000")
+    reset_settings()
+    for make, what in [
+        (TrackingClient, "tracking"),
+        (DataClient, "datasets"),
+        (MonitoringClient, "monitoring"),
+    ]:
+        with pytest.raises(InvalidArgumentError, match=f"no remote client for {what} yet"):
+            make()

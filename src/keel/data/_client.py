@@ -11,8 +11,8 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from keel.config import Settings, get_settings
-from keel.errors import IntegrityError, InvalidArgumentError, NotFoundError
+from keel.config import Settings, get_settings, require_embedded
+from keel.errors import IntegrityError, NotFoundError
 
 if TYPE_CHECKING:
     from keel.artifacts import ArtifactStore
@@ -29,14 +29,7 @@ class DataClient:
 
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or get_settings()
-        if self.settings.tracking_uri and self.settings.tracking_uri.startswith(
-            ("http://", "https://")
-        ):
-            raise InvalidArgumentError(
-                f"KEEL_TRACKING_URI is {self.settings.tracking_uri!r}, but this version of Keel "
-                "has no remote client for datasets yet. Unset KEEL_TRACKING_URI to use the "
-                "local store (KEEL_STORE_URI / KEEL_HOME)."
-            )
+        require_embedded(self.settings, "datasets")
         # The store (SQLAlchemy) is imported here, not at module level, so validating a file
         # that is not registered never pays for it.
         from keel.store import SqlMetadataStore

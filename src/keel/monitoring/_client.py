@@ -8,8 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from keel.artifacts import ArtifactStore, LocalArtifactStore, blob_key, open_artifact_store
-from keel.config import Settings, get_settings
-from keel.errors import InvalidArgumentError
+from keel.config import Settings, get_settings, require_embedded
 from keel.store import SqlMetadataStore
 from keel.store._monitoring import MonitoringRepository
 from keel.store._predictions import PredictionLogRepository
@@ -26,14 +25,7 @@ class MonitoringClient:
 
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or get_settings()
-        if self.settings.tracking_uri and self.settings.tracking_uri.startswith(
-            ("http://", "https://")
-        ):
-            raise InvalidArgumentError(
-                f"KEEL_TRACKING_URI is {self.settings.tracking_uri!r}, but this version of Keel "
-                "has no remote client for monitoring yet. Unset KEEL_TRACKING_URI to use the "
-                "local store (KEEL_STORE_URI / KEEL_HOME)."
-            )
+        require_embedded(self.settings, "monitoring")
         self.store = SqlMetadataStore(self.settings.store_uri, actor=self.settings.user)
         self.log = PredictionLogRepository(self.store)
         self.monitors = MonitoringRepository(self.store)

@@ -20,7 +20,7 @@ from keel.artifacts import (
     normalize_artifact_path,
     open_artifact_store,
 )
-from keel.config import Settings, get_settings
+from keel.config import Settings, get_settings, require_embedded
 from keel.errors import InvalidArgumentError, NotFoundError
 from keel.store import (
     ArtifactEntry,
@@ -91,14 +91,7 @@ class TrackingClient:
 
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or get_settings()
-        if self.settings.tracking_uri and self.settings.tracking_uri.startswith(
-            ("http://", "https://")
-        ):
-            raise InvalidArgumentError(
-                f"KEEL_TRACKING_URI is {self.settings.tracking_uri!r}, but this version of Keel "
-                "has no remote client yet. Unset KEEL_TRACKING_URI to use the local store "
-                "(KEEL_STORE_URI / KEEL_HOME)."
-            )
+        require_embedded(self.settings, "tracking")
         self.store = SqlMetadataStore(self.settings.store_uri, actor=self.settings.user)
         self._artifacts: ArtifactStore | None = None
         self.buffer = MetricBuffer(

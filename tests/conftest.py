@@ -6,6 +6,7 @@ With ``CI=true`` a missing PostgreSQL, Redis or S3 service fails the test instea
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import uuid
 from collections.abc import Iterator
@@ -13,6 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy.engine import make_url
+
+from keel.store import SqlMetadataStore
 
 PG_HOST = os.environ.get("KEEL_TEST_PG_HOST", "127.0.0.1")
 PG_PORT = int(os.environ.get("KEEL_TEST_PG_PORT", "5432"))
@@ -128,3 +132,56 @@ def s3_bucket(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> str:
     name = f"keel-{uuid.uuid4().hex[:12]}"
     boto3.client("s3", endpoint_url=moto_server, region_name="us-east-1").create_bucket(Bucket=name)
     return name
+
+
+# Template databases: migrating a new database costs about a second on PostgreSQL, more than
+# most tests, so fixtures that want a migrated store copy one migrated once per session
+# (CREATE DATABASE ... TEMPLATE; a file copy for SQLite). Tests of first use take
+# store_uri or keel_env alone and get the empty database.
+
+
+@pytest.fixture(scope="session")
+def pg_templates() -> Iterator[dict[str, str]]:
+    """Migrated template databases made in this session, by admin connection string."""
+    made: dict[str, str] = {}
+    yield made
+    import psycopg
+
+    for admin, name in made.items():
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file to copy."""
+    path = tmp_path_factory.mktemp("keel-template") / "keel.db"
+    SqlMetadataStore(f"sqlite:///{path}").close()
+    return path
+
+
+def from_template(store_uri: str, request: pytest.FixtureRequest) -> None:
+    """Make the new, empty database of ``store_uri`` a copy of a migrated one."""
+    url = make_url(store_uri)
+    if url.get_backend_name() == "sqlite":
+        target = Path(url.database or "")
+        if not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(request.getfixturevalue("sqlite_template"), target)
+        return
+    if url.get_backend_name() != "postgresql":
+        return
+    import psycopg
+
+    templates: dict[str, str] = request.getfixturevalue("pg_templates")
+    admin = f"host={url.host} port={url.port} user={url.username} dbname=postgres"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        template = templates.get(admin)
+        if template is None:
+            template = f"keel_template_{uuid.uuid4().hex[:12]}"
+            conn.execute(f'CREATE DATABASE "{template}"')
+            templates[admin] = template
+            uri = url.set(database=template).render_as_string(hide_password=False)
+            SqlMetadataStore(uri).close()
+        conn.execute(f'DROP DATABASE "{url.database}"')
+        conn.execute(f'CREATE DATABASE "{url.database}" TEMPLATE "{template}"')

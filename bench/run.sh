@@ -32,4 +32,7 @@ fi
 .venv/bin/python bench/pipelines/run.py  # pipelines: per-step overhead vs Prefect 3
 .venv/bin/python bench/data/run.py  # validation: vs Great Expectations 1.x and pandera
 .venv/bin/python bench/features/run.py  # features: point-in-time, online, apply vs Feast
+.venv/bin/python bench/serving/run.py  # serving: keel serve vs mlflow models serve vs bare FastAPI
+.venv/bin/python bench/ui/run.py  # web UI: the runs table of a 10,000-run experiment
+.venv/bin/python bench/server/run.py  # team server: 4 clients at once vs mlflow server
 exec .venv/bin/python bench/tracking/run.py "$@"

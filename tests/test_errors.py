@@ -127,3 +127,30 @@ def test_near_matches() -> None:
     assert near_matches("zzz", ["accuracy", "loss"]) == ""
     assert near_matches("x", []) == ""
     assert near_matches("val_los", (f"val_loss{i}" for i in range(10)), n=2).count("'") == 4
+
+
+def test_http_refusals_have_classes_that_round_trip() -> None:
+    from keel.errors import (
+        PayloadTooLargeError,
+        RateLimitedError,
+        UnauthenticatedError,
+        UnsupportedMediaTypeError,
+    )
+
+    expected = {
+        UnauthenticatedError: 401,
+        PayloadTooLargeError: 413,
+        UnsupportedMediaTypeError: 415,
+        RateLimitedError: 429,
+    }
+    for cls, status in expected.items():
+        assert HTTP_STATUS[cls.code] == status
+        again = error_from_code(cls.code, "m", {"retry_after": 3})
+        assert type(again) is cls
+        assert again.details == {"retry_after": 3}
+    # Generic handlers still catch them: a missing token is a refusal, a too-large body a
+    # bad argument.
+    assert issubclass(UnauthenticatedError, PermissionDeniedError)
+    assert issubclass(UnauthenticatedError, PermissionError)
+    assert issubclass(PayloadTooLargeError, InvalidArgumentError)
+    assert issubclass(UnsupportedMediaTypeError, ValueError)

@@ -35,12 +35,17 @@ LAYERS: dict[str, int] = {
     "pipelines": 3,
     "features": 3,
     "monitoring": 3,
+    "llm": 3,
+    "prompts": 3,  # keel.prompts: the llm package's prompt registry
+    "scorers": 3,  # keel.scorers: the llm package's scorers
+    "interop": 3,
     "serving": 4,
     "automation": 4,
     "cli": 5,
     "server": 5,
     "client": 5,
     "quickstart": 5,
+    "ui": 5,
 }
 
 #: Modules exempt from the check: the lazy public facade re-exports every layer.

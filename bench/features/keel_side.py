@@ -104,12 +104,13 @@ def main() -> None:
         rng = random.Random(seed)
         rows = [[{"customer_id": rng.randrange(universe)} for _ in range(n)] for _ in range(calls)]
         fs.online(FEATURES, rows[0])  # warm up
-        latencies = []
+        latencies, cpu = [], []
         for batch in rows:
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.process_time()
             out = fs.online(FEATURES, batch)
+            cpu.append(time.process_time() - cpu_started)
             latencies.append(time.perf_counter() - started)
-        print(json.dumps({"latencies": latencies, "sample": out["avg_amount_7d"][:1]}))
+        print(json.dumps({"latencies": latencies, "cpu": cpu, "sample": out["avg_amount_7d"][:1]}))
 
 
 if __name__ == "__main__":

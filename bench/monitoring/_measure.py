@@ -1,4 +1,16 @@
-"""Shared by the sides: time a call, and its peak memory (Linux VmHWM, reset before the call)."""
+"""Shared by the sides: time a call, and its peak memory (Linux VmHWM, reset before the call).
+
+Every side counts memory the same way, at two levels:
+
+* ``peak_rss``: the whole process at its peak during the call: the interpreter, NumPy and
+  pandas, the two input frames, the tool's libraries and its working memory.
+* ``tool_peak``: that peak minus the process's resident set just before the tool was imported,
+  when it held only the interpreter, NumPy, pandas and the input frames (``caller_rss``, taken
+  by :func:`caller_rss` after the frames were built). This is what the drift tool adds to the
+  caller's process: its libraries, its warm-up and its working memory. The input frames are the
+  caller's and are the same data on every side, but each side's venv has its own pandas, which
+  stores them differently (pandas 3 holds strings in Arrow), so they are left out here.
+"""
 
 from __future__ import annotations
 
@@ -19,8 +31,17 @@ def _status(field: str) -> int:
     raise RuntimeError(field)
 
 
-def measure(run: Callable[[], set[str]], reps: int) -> dict[str, Any]:
-    """Run ``run`` ``reps`` times; the first run's peak memory, every run's wall time."""
+def caller_rss() -> int:
+    """Return the resident set now, after a full collection (call it before importing the tool)."""
+    gc.collect()
+    return _status("VmRSS")
+
+
+def measure(run: Callable[[], set[str]], reps: int, caller: int = 0) -> dict[str, Any]:
+    """Run ``run`` ``reps`` times; the first run's peak memory, every run's wall time.
+
+    ``caller`` is :func:`caller_rss` from before the tool was imported (0: not known).
+    """
     gc.collect()
     base = _status("VmRSS")
     with open("/proc/self/clear_refs", "w", encoding="ascii") as f:
@@ -41,6 +62,8 @@ def measure(run: Callable[[], set[str]], reps: int) -> dict[str, Any]:
         "peak_rss": peak,
         "data_rss": base,
         "peak_above_data": peak - base,
+        "caller_rss": caller,
+        "tool_peak": peak - caller if caller else None,
         "drifted": sorted(drifted),
         "pid": os.getpid(),
     }

@@ -1,4 +1,9 @@
-"""Keel's side: keel.monitoring.drift on the benchmark frames (Keel's venv)."""
+"""Keel's side: keel.monitoring.drift on the benchmark data (Keel's venv).
+
+Two scenarios: ``SIZE`` alone compares the frames built in this process (the caller's data in
+memory); ``SIZE --parquet DIR`` compares the Parquet files ``DIR/SIZE/{ref,cur}.parquet`` by
+path, the way a user with data at rest calls Keel (nothing is read before the call).
+"""
 
 from __future__ import annotations
 
@@ -9,9 +14,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import spec  # noqa: E402
-from _measure import emit, measure  # noqa: E402
-
-import keel.monitoring as km  # noqa: E402
+from _measure import caller_rss, emit, measure  # noqa: E402
 
 
 def main() -> None:
@@ -19,15 +22,29 @@ def main() -> None:
     parser.add_argument("size")
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--parquet", type=Path, default=None, help="Read DIR/SIZE/*.parquet.")
     args = parser.parse_args()
-    ref, cur = spec.pair(args.size)
-    small_ref, small_cur = spec.frame(2000, 3, False), spec.frame(2000, 4, True)
+    if args.parquet is None:
+        ref, cur = spec.pair(args.size)
+        small_ref, small_cur = spec.frame(2000, 3, False), spec.frame(2000, 4, True)
+    else:
+        ref, cur = (
+            args.parquet / args.size / "ref.parquet",
+            args.parquet / args.size / "cur.parquet",
+        )
+        small_ref, small_cur = (
+            args.parquet / "warm" / "ref.parquet",
+            args.parquet / "warm" / "cur.parquet",
+        )
+    caller = caller_rss()
+    import keel.monitoring as km
+
     km.drift(small_ref, small_cur)  # warm-up: lazy imports, as on the other sides
 
     def run() -> set[str]:
         return set(km.drift(ref, cur, threads=args.threads).drifted_features)
 
-    emit(measure(run, args.reps))
+    emit(measure(run, args.reps, caller))
 
 
 if __name__ == "__main__":

@@ -11,14 +11,16 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-from scipy import special
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import spec  # noqa: E402
-from _measure import emit, measure  # noqa: E402
+from _measure import caller_rss, emit, measure  # noqa: E402
+
+special: Any = None  # scipy.special, imported after caller_rss() like every side's tool
 
 GRID = 2048
 
@@ -65,12 +67,16 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=3)
     args = parser.parse_args()
     ref, cur = spec.pair(args.size)
+    caller = caller_rss()
+    global special
+    from scipy import special
 
     def run() -> set[str]:
         out = {c for c in spec.NUMERIC if numeric(ref[c].to_numpy(), cur[c].to_numpy())}
         return out | {c for c in spec.CATEGORICAL if categorical(ref[c], cur[c])}
 
-    emit(measure(run, args.reps))
+    run()  # warm-up, as on the other sides
+    emit(measure(run, args.reps, caller))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Keel's side: ``log`` (log + register, timed inside an active run) or ``load`` (fresh process).
 
-Prints one JSON line of timings in seconds. Usage: keel_side.py log|load [serialization]
+Prints one JSON line of timings in seconds. Usage: keel_side.py log|load|sklearn [serialization]
 """
 
 from __future__ import annotations
@@ -51,10 +51,22 @@ def load(version: str, warm: bool) -> dict[str, float]:
         "load_s": t_load - t_import,
         "predict_s": t_pred - t_load,
         "in_process_s": t_pred - T0,
+        "sqlalchemy_imported": float("sqlalchemy" in sys.modules),
     }
+
+
+def sklearn_import() -> dict[str, float]:
+    """Time importing what unpickling the model needs, and nothing else, in a fresh process."""
+    t = time.perf_counter()
+    import sklearn.linear_model  # noqa: F401
+
+    return {"import_sklearn_s": time.perf_counter() - t}
 
 
 if __name__ == "__main__":
     mode, arg = sys.argv[1], sys.argv[2]
     warm = sys.argv[3:] == ["warm"]
+    if mode == "sklearn":
+        print(json.dumps(sklearn_import()))
+        raise SystemExit(0)
     print(json.dumps(log(arg) if mode == "log" else load(arg, warm)))

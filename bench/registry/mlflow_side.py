@@ -1,6 +1,6 @@
 """MLflow's side: ``log`` (``mlflow.sklearn.log_model(..., registered_model_name=...)`` with its
 defaults, timed inside an active run) or ``load`` (``mlflow.pyfunc.load_model`` in a fresh
-process). Prints one JSON line of timings in seconds. Usage: mlflow_side.py log|load VERSION
+process). Prints one JSON line of timings in seconds. Usage: mlflow_side.py log|load|sklearn VERSION
 """
 
 from __future__ import annotations
@@ -57,7 +57,18 @@ def load(version: str, warm: bool) -> dict[str, float]:
     }
 
 
+def sklearn_import() -> dict[str, float]:
+    """Time importing what unpickling the model needs, and nothing else, in a fresh process."""
+    t = time.perf_counter()
+    import sklearn.linear_model  # noqa: F401
+
+    return {"import_sklearn_s": time.perf_counter() - t}
+
+
 if __name__ == "__main__":
     mode, arg = sys.argv[1], sys.argv[2]
     warm = sys.argv[3:] == ["warm"]
+    if mode == "sklearn":
+        print(json.dumps(sklearn_import()))
+        raise SystemExit(0)
     print(json.dumps(log() if mode == "log" else load(arg, warm)))

@@ -19,6 +19,8 @@ from keel._version import __version__
 if TYPE_CHECKING:
     from keel.errors import KeelError as KeelError
     from keel.errors import NotFoundError as NotFoundError
+    from keel.llm import evaluate as evaluate
+    from keel.llm import trace as trace
     from keel.pipelines import pipeline as pipeline
     from keel.pipelines import schedule as schedule
     from keel.pipelines import step as step
@@ -83,23 +85,32 @@ _LAZY.update({"KeelError": "keel.errors", "NotFoundError": "keel.errors"})
 _LAZY.update({"log_model": "keel.registry", "load_model": "keel.registry"})
 _PIPELINES = ("pipeline", "schedule", "step", "tune")
 _LAZY.update(dict.fromkeys(_PIPELINES, "keel.pipelines"))
+_LAZY.update({"evaluate": "keel.llm", "trace": "keel.llm"})
 # Submodules that live deeper than keel.<name>: keel.models and keel.gates are the registry's.
 _SUBMODULE_PATHS = {"models": "keel.registry.models", "gates": "keel.registry.gates"}
 _SUBMODULES = (
     "artifacts",
+    "automation",
     "config",
     "data",
     "datasets",
     "errors",
     "features",
+    "governance",
+    "interop",
+    "llm",
     "monitoring",
     "pipelines",
+    "prompts",
+    "scorers",
+    "serving",
     "store",
     "tracking",
 )
 
 __all__ = ["__version__", *_TRACKING, "KeelError", "NotFoundError", "load_model", "log_model"]
 __all__ += _PIPELINES
+__all__ += ["evaluate", "trace"]
 
 
 def __getattr__(name: str) -> Any:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import getpass
 import os
 import tomllib
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +45,9 @@ _FIELDS = (
     "user",
     "webhook_allowlist",
     "online_store_uri",
+    "cost_rates",
+    "token",
+    "project",
 )
 
 
@@ -69,6 +72,10 @@ class Settings:
             Link-local and cloud metadata addresses are refused even when listed.
         online_store_uri: Where online features live (``KEEL_ONLINE_STORE``):
             ``sqlite:///$KEEL_HOME/online.db`` by default, or ``redis://host:6379/0``.
+        cost_rates: Prices for ``keel cost`` (``KEEL_COST_RATES``), as
+            ``"cpu_hour=0.05,gb_hour=0.01,gpu_hour=2.5"``; unset rates keep their defaults.
+        token: The API token sent to a ``keel server`` (``KEEL_TOKEN``); never printed.
+        project: The project new experiments and models go in on a server (``KEEL_PROJECT``).
         config_file: The ``keel.toml`` that was read, if any.
     """
 
@@ -82,6 +89,9 @@ class Settings:
     user: str = "local"
     webhook_allowlist: tuple[str, ...] = ()
     online_store_uri: str | None = None
+    cost_rates: str | None = None
+    token: str | None = field(default=None, repr=False)
+    project: str = "default"
     config_file: Path | None = None
 
 
@@ -193,6 +203,9 @@ def _load() -> Settings:
             or pick("online_store_uri")
             or f"sqlite:///{home / 'online.db'}"
         ),
+        cost_rates=pick("cost_rates") or None,
+        token=pick("token") or None,
+        project=str(pick("project") or "default"),
         config_file=config_file,
     )
 

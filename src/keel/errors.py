@@ -7,10 +7,14 @@
     ├── AlreadyExistsError                      code "already-exists"        HTTP 409
     ├── InvalidArgumentError(KeelError, ValueError)
     │                                           code "invalid-argument"      HTTP 400
-    │   └── ArtifactPathError                   code "invalid-artifact-path" HTTP 400
+    │   ├── ArtifactPathError                   code "invalid-artifact-path" HTTP 400
+    │   ├── PayloadTooLargeError                code "request-too-large"     HTTP 413
+    │   └── UnsupportedMediaTypeError           code "unsupported-media-type" HTTP 415
     ├── InvalidStateError                       code "invalid-state"         HTTP 409
     ├── PermissionDeniedError(KeelError, PermissionError)
     │                                           code "permission-denied"     HTTP 403
+    │   └── UnauthenticatedError                code "unauthenticated"       HTTP 401
+    ├── RateLimitedError                        code "rate-limited"          HTTP 429
     ├── ValidationFailedError                   code "validation-failed"     HTTP 422
     ├── IntegrityError                          code "integrity-error"       HTTP 500
     └── StoreUnavailableError                   code "store-unavailable"     HTTP 503
@@ -38,8 +42,12 @@ __all__ = [
     "KeelError",
     "MissingDependencyError",
     "NotFoundError",
+    "PayloadTooLargeError",
     "PermissionDeniedError",
+    "RateLimitedError",
     "StoreUnavailableError",
+    "UnauthenticatedError",
+    "UnsupportedMediaTypeError",
     "ValidationFailedError",
     "error_from_code",
     "near_matches",
@@ -102,6 +110,37 @@ class PermissionDeniedError(KeelError, PermissionError):
     code = "permission-denied"
 
 
+class UnauthenticatedError(PermissionDeniedError):
+    """The request carries no credentials, or ones that are unknown, expired or revoked.
+
+    A :class:`PermissionDeniedError` (and so a :class:`PermissionError`), so handlers of
+    refusals catch it too.
+    """
+
+    code = "unauthenticated"
+
+
+class PayloadTooLargeError(InvalidArgumentError):
+    """A request body is larger than the server accepts."""
+
+    code = "request-too-large"
+
+
+class UnsupportedMediaTypeError(InvalidArgumentError):
+    """A request body has a content type the route does not accept."""
+
+    code = "unsupported-media-type"
+
+
+class RateLimitedError(KeelError):
+    """Too many requests (or bad credentials) from one client: wait and retry.
+
+    ``details["retry_after"]``, when present, is the wait in seconds.
+    """
+
+    code = "rate-limited"
+
+
 class ValidationFailedError(KeelError):
     """Data or a model failed the checks it had to pass."""
 
@@ -149,6 +188,10 @@ _ALL_ERRORS: tuple[type[KeelError], ...] = (
     ArtifactPathError,
     InvalidStateError,
     PermissionDeniedError,
+    UnauthenticatedError,
+    PayloadTooLargeError,
+    UnsupportedMediaTypeError,
+    RateLimitedError,
     ValidationFailedError,
     IntegrityError,
     StoreUnavailableError,
@@ -163,6 +206,10 @@ HTTP_STATUS: dict[str, int] = {
     "invalid-artifact-path": 400,
     "invalid-state": 409,
     "permission-denied": 403,
+    "unauthenticated": 401,
+    "request-too-large": 413,
+    "unsupported-media-type": 415,
+    "rate-limited": 429,
     "validation-failed": 422,
     "integrity-error": 500,
     "store-unavailable": 503,

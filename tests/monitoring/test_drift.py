@@ -204,3 +204,109 @@ def test_all_inputs_give_the_same_report(tmp_path) -> None:  # type: ignore[no-u
         assert report.drifted_features == base.drifted_features
         for name, f in base.features.items():
             assert report.features[name].score == pytest.approx(f.score), name
+
+
+def test_parquet_is_read_one_column_at_a_time(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    ref, cur = synthetic(3_000, 21, False), synthetic(3_000, 22, True)
+    pq.write_table(pa.Table.from_pandas(ref), tmp_path / "ref.parquet", row_group_size=1000)
+    pq.write_table(pa.Table.from_pandas(cur), tmp_path / "cur.parquet")
+    in_memory = km.drift(pa.Table.from_pandas(ref), pa.Table.from_pandas(cur))
+    (tmp_path / "cur").mkdir()
+    pq.write_table(pa.Table.from_pandas(cur), tmp_path / "cur" / "part-0.parquet")
+    asked: list[list[str] | None] = []
+
+    def spy(read):  # type: ignore[no-untyped-def]
+        def reading(self, columns=None, **kwargs):  # type: ignore[no-untyped-def]
+            asked.append(columns)
+            return read(self, columns=columns, **kwargs)
+
+        return reading
+
+    monkeypatch.setattr(pq.ParquetFile, "read", spy(pq.ParquetFile.read))
+    monkeypatch.setattr(pq.ParquetDataset, "read", spy(pq.ParquetDataset.read))
+    for threads, current in ((1, str(tmp_path / "cur.parquet")), (None, tmp_path / "cur")):
+        asked.clear()
+        report = km.drift(tmp_path / "ref.parquet", current, threads=threads)
+        assert all(columns is not None and len(columns) == 1 for columns in asked)
+        # Each column read once on each side (the skipped identifier on the reference only).
+        assert sorted(c[0] for c in asked if c) == sorted(
+            [*ref.columns, *(c for c in ref.columns if c != "id")]
+        )
+        assert report.to_dict()["features"] == in_memory.to_dict()["features"]
+    assert report.current == "Parquet 'cur' (3,000 rows)"
+
+
+def test_parquet_folder_reads_like_read_table(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    ref = synthetic(2_000, 23, False)
+    ref["part"] = np.where(np.arange(len(ref)) % 2 == 0, "even", "odd")
+    pq.write_to_dataset(pa.Table.from_pandas(ref), tmp_path / "ref", partition_cols=["part"])
+    whole = pq.read_table(tmp_path / "ref")
+    lazy = km.reference_profile(tmp_path / "ref")
+    eager = km.reference_profile(whole)
+    assert lazy.names == whole.column_names
+    assert {n: c.to_dict() for n, c in lazy.columns.items()} == {
+        n: c.to_dict() for n, c in eager.columns.items()
+    }
+    assert km.drift(tmp_path / "ref", whole, columns=["mean_shift", "part"]).drifted_features == []
+
+
+def test_arrow_columns_convert_like_to_numpy() -> None:
+    import pyarrow as pa
+
+    from keel.monitoring._frames import _arrow_counts, _arrow_numeric
+
+    col = pa.chunked_array(
+        [
+            pa.array([1.0, None, 3.0, 4.0, None]).slice(1),
+            pa.array([7.0, 5.5, None, 2.0]).slice(2),
+            pa.array([], pa.float64()),
+        ]
+    )
+    values, invalid = _arrow_numeric(col)
+    np.testing.assert_array_equal(values, col.fill_null(np.nan).to_numpy())
+    assert invalid == 0
+    ints = pa.chunked_array([pa.array([1, None, 3], pa.int32())])
+    np.testing.assert_array_equal(_arrow_numeric(ints)[0], [1.0, np.nan, 3.0])
+    assert _arrow_numeric(pa.chunked_array([], pa.float64()))[0].shape == (0,)
+    labels, counts, nulls = _arrow_counts(pa.chunked_array([pa.array(["a", None, "b", "a"])]))
+    assert dict(zip(labels, counts.tolist(), strict=True)) == {"a": 2, "b": 1}
+    assert nulls == 1
+
+
+def test_drift_on_parquet_does_not_load_pandas(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import subprocess
+    import sys
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    for name, seed in (("ref", 25), ("cur", 26)):
+        frame = synthetic(500, seed, name == "cur").drop(columns=["id"])
+        pq.write_table(pa.Table.from_pandas(frame), tmp_path / f"{name}.parquet")
+    code = (
+        "import sys, keel.monitoring as km\n"
+        f"r = km.drift({str(tmp_path / 'ref.parquet')!r}, {str(tmp_path / 'cur.parquet')!r})\n"
+        "print(len(r.features), 'pandas' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["12", "False"]
+
+
+def test_parquet_string_view_columns_are_categories(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rng = np.random.default_rng(27)
+    for name, p in (("ref", [0.5, 0.3, 0.2]), ("cur", [0.2, 0.3, 0.5])):
+        letters = rng.choice(np.array(["a", "b", "c"]), size=3_000, p=p).tolist()
+        table = pa.table({"letter": pa.array(letters, pa.string_view())})
+        pq.write_table(table, tmp_path / f"{name}.parquet")
+    report = km.drift(tmp_path / "ref.parquet", tmp_path / "cur.parquet")
+    assert report.features["letter"].kind == "categorical"
+    assert report.drifted_features == ["letter"]

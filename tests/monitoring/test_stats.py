@@ -97,3 +97,12 @@ def test_performance_bad_input() -> None:
         km.performance("rocauc", min=0.8)
     with pytest.raises(InvalidArgumentError, match=r"needs a bound"):
         km.performance("f1")
+
+
+@pytest.mark.parametrize("n", [2, 1000, _stats._STD_BLOCK + 1, 3 * _stats._STD_BLOCK + 17])
+def test_blockwise_std_matches_numpy(n: int) -> None:
+    rng = np.random.default_rng(n)
+    for x in (rng.normal(5.0, 2.0, n), rng.lognormal(3.0, 1.0, n), 1e9 + rng.normal(0, 1e-3, n)):
+        assert _stats._std(x, float(x.mean())) == pytest.approx(float(x.std()), rel=1e-12)
+    summary = _stats.summarize_numeric(rng.normal(0.0, 3.0, n))
+    assert summary.std > 0

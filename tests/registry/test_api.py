@@ -45,7 +45,15 @@ def test_quickstart_registers_gates_and_promotes(keel_home: Path) -> None:
     mv = models.get_version(r["model_name"], r["model_version"])
     assert mv.run_id == result.best_run_id
     assert mv.metrics["auc"] == pytest.approx(result.best_auc)
-    assert models.get_model(r["model_name"]).aliases["champion"] == r["model_version"]
+    # The registry stage made this version champion; the automation stage later promotes the
+    # retrained challenger through a canary, so the alias ends on the challenger when it won.
+    champion = models.get_model(r["model_name"]).aliases["champion"]
+    if r.get("trigger_status") == "promoted":
+        assert champion == r["challenger_version"]
+    else:
+        assert champion == r["model_version"]
+    history = [m.new_version for m in models.alias_history(r["model_name"], "champion")]
+    assert r["model_version"] in history
     assert Path(r["card_path"]).read_text().startswith("<!DOCTYPE html>")
     loaded = keel.load_model(r["model_uri"])
     assert loaded.predict(r["X_test"][:5]).shape == (5,)

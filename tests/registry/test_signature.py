@@ -109,3 +109,23 @@ def test_tensor_enforcement_checks_shape_and_dtype() -> None:
 def test_unusable_inputs_are_explained(data: object, message: str) -> None:
     with pytest.raises(InvalidArgumentError, match=message):
         enforce_input(data, None)
+
+
+def test_nullable_extension_dtypes_infer_like_their_numpy_kin() -> None:
+    # Regression: features.historical() returns Int64 columns, and inference raised TypeError.
+    import pandas as pd
+
+    from keel.registry._signature import infer_schema
+
+    frame = pd.DataFrame(
+        {
+            "count": pd.array([1, None, 3], dtype="Int64"),
+            "small": pd.array([1, 2, 3], dtype="Int32"),
+            "score": pd.array([0.5, None, 1.5], dtype="Float64"),
+        }
+    )
+    cols = {c["name"]: c for c in infer_schema(frame).to_dict()["columns"]}
+    assert cols["count"]["type"] == "long"
+    assert cols["count"]["nullable"] is True
+    assert cols["small"]["type"] == "integer"
+    assert cols["score"]["type"] == "double"

@@ -14,11 +14,12 @@ from keel.artifacts._paths import (
     join_artifact_path,
     normalize_artifact_path,
 )
-from keel.artifacts.base import ArtifactStore, blob_key, check_digest, sha256_file
+from keel.artifacts.base import ArtifactStore, BlobInfo, blob_key, check_digest, sha256_file
 from keel.errors import InvalidArgumentError
 
 __all__ = [
     "ArtifactStore",
+    "BlobInfo",
     "FsspecArtifactStore",
     "LocalArtifactStore",
     "S3ArtifactStore",

@@ -4,12 +4,24 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import re
+import time
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO, cast
 
-from keel.artifacts.base import CHUNK, ArtifactStore, blob_key, check_digest, sha256_file
+from keel.artifacts.base import (
+    CHUNK,
+    ArtifactStore,
+    BlobInfo,
+    blob_key,
+    check_digest,
+    sha256_file,
+)
 from keel.errors import IntegrityError, MissingDependencyError, StoreUnavailableError
+
+_DIGEST = re.compile(r"^[0-9a-f]{64}$")
 
 #: Bytes fetched per ranged GET while streaming a blob out: reads stay in bounded memory.
 READ_BLOCK = 4 * CHUNK
@@ -88,9 +100,30 @@ class FsspecArtifactStore(ArtifactStore):
             self._guard(lambda: self.fs.pipe_file(self._key(digest), data), write=True)
         return digest
 
+    #: A blob found by :meth:`exists` whose modification time is older than this many seconds
+    #: is refreshed, so a garbage collector with a longer grace period leaves it to the writer
+    #: that relies on it. Fresher blobs cost no extra request.
+    refresh_after: float = 600.0
+
     def exists(self, digest: str) -> bool:
-        """Whether the object exists."""
-        return bool(self._guard(lambda: self.fs.exists(self._key(digest))))
+        """Whether the object exists; if it is older than :attr:`refresh_after`, refresh it."""
+        key = self._key(digest)
+        try:
+            info = self._guard(lambda: self.fs.info(key))
+        except FileNotFoundError:
+            return False
+        if info.get("type") == "directory":
+            return False
+        modified = _modified(info)
+        if modified is not None and time.time() - modified >= self.refresh_after:
+            try:
+                self._refresh(key)
+            except FileNotFoundError:  # collected meanwhile: the writer uploads it again
+                return False
+        return True
+
+    def _refresh(self, key: str) -> None:
+        """Give the object a new modification time (a no-op where the filesystem has none)."""
 
     def _open_raw(self, digest: str) -> BinaryIO:
         # Stream in ranged reads rather than fetching the whole object into memory.
@@ -126,6 +159,41 @@ class FsspecArtifactStore(ArtifactStore):
         except FileNotFoundError as exc:
             raise self._missing(digest) from exc
 
+    def iter_blobs(self) -> Iterator[BlobInfo]:
+        """List ``sha256/`` and yield each blob with its size and modification time."""
+        try:
+            found = self._guard(lambda: self.fs.find(f"{self.base}/sha256", detail=True))
+        except FileNotFoundError:
+            return
+        for key in sorted(found):
+            info = found[key]
+            name = key.rsplit("/", 1)[-1]
+            if info.get("type") == "directory" or not _DIGEST.match(name):
+                continue  # a folder marker, not a blob
+            modified = _modified(info)
+            if modified is None:
+                raise self._unavailable(OSError(f"no modification time listed for {key!r}"))
+            yield BlobInfo(name, int(info.get("size") or 0), modified)
+
+    def collect(self, digest: str, *, older_than: float) -> int | None:
+        """Delete the object unless it was written or seen at or after ``older_than``.
+
+        The object's time is read again (one HEAD) right before the DELETE. Object stores have
+        no atomic rename, so a writer that refreshes the same old, unreferenced blob in the
+        round trip between the two requests can still lose it; that window is milliseconds
+        against a grace period of hours.
+        """
+        key = self._key(check_digest(digest))
+        try:
+            info = self._guard(lambda: self.fs.info(key))
+        except FileNotFoundError:
+            return None
+        modified = _modified(info)
+        if modified is None or modified >= older_than:
+            return None
+        self.delete(digest)
+        return int(info.get("size") or 0)
+
     def iter_digests(self) -> Iterator[str]:
         """List ``sha256/`` and yield each blob's digest."""
         try:
@@ -157,6 +225,17 @@ class FsspecArtifactStore(ArtifactStore):
         )
 
 
+def _modified(info: dict[str, Any]) -> float | None:
+    """Return an fsspec listing entry's modification time in seconds, if it has one."""
+    for name in ("LastModified", "mtime", "last_modified", "created"):
+        value = info.get(name)
+        if isinstance(value, datetime):
+            return value.timestamp()
+        if isinstance(value, int | float):
+            return float(value)
+    return None
+
+
 class S3ArtifactStore(FsspecArtifactStore):
     """Blobs in an S3 bucket (AWS, MinIO, moto) through ``s3fs``.
 
@@ -182,3 +261,19 @@ class S3ArtifactStore(FsspecArtifactStore):
 
         # botocore's connection errors are not OSErrors: an unreachable endpoint raises them.
         return (OSError, BotoCoreError, ClientError)
+
+    def _refresh(self, key: str) -> None:
+        # S3 has no "touch": copying the object onto itself with new metadata gives it a new
+        # LastModified (one request, only for blobs older than ``refresh_after``).
+        self._guard(lambda: self.fs.setxattr(key, keel_seen=str(int(time.time()))))
+
+    def now(self) -> float:
+        """Return the time on the bucket's clock: the LastModified of a marker written now.
+
+        Blob times come from the server, so comparing them with the local clock would let a
+        skewed client collect a blob that is still within its grace period.
+        """
+        marker = f"{self.base}/gc/clock"
+        self._guard(lambda: self.fs.pipe_file(marker, b""), write=True)
+        modified = _modified(self._guard(lambda: self.fs.info(marker)))
+        return modified if modified is not None else time.time()

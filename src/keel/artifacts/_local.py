@@ -6,11 +6,14 @@ import contextlib
 import hashlib
 import os
 import tempfile
+import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from keel.artifacts.base import CHUNK, ArtifactStore, blob_key, check_digest
+from keel.artifacts.base import CHUNK, ArtifactStore, BlobInfo, blob_key, check_digest
+from keel.errors import InvalidArgumentError
 
 
 class LocalArtifactStore(ArtifactStore):
@@ -34,7 +37,7 @@ class LocalArtifactStore(ArtifactStore):
 
     def _commit(self, tmp: str, digest: str) -> None:
         final = self._path(digest)
-        if final.exists():
+        if self.exists(digest):  # refreshes it, so a collector leaves it to this writer
             os.unlink(tmp)
             return
         final.parent.mkdir(parents=True, exist_ok=True)
@@ -64,7 +67,7 @@ class LocalArtifactStore(ArtifactStore):
     def put_bytes(self, data: bytes) -> str:
         """Store bytes under their digest."""
         digest = hashlib.sha256(data).hexdigest()
-        if self._path(digest).exists():
+        if self.exists(digest):
             return digest
         fd, tmp = self._tmp()
         try:
@@ -79,8 +82,19 @@ class LocalArtifactStore(ArtifactStore):
         return digest
 
     def exists(self, digest: str) -> bool:
-        """Whether the blob file exists."""
-        return self._path(digest).is_file()
+        """Whether the blob file exists; if it does, refresh its modification time.
+
+        The refresh tells a garbage collector running at the same time that a writer relies on
+        the blob (see :meth:`collect`).
+        """
+        path = self._path(digest)
+        try:
+            os.utime(path)
+        except FileNotFoundError:
+            return False
+        except OSError:  # a read-only store, or a blob another user owns: nothing to refresh
+            return path.is_file()
+        return True
 
     def _open_raw(self, digest: str) -> BinaryIO:
         return self._path(check_digest(digest)).open("rb")
@@ -106,6 +120,74 @@ class LocalArtifactStore(ArtifactStore):
             return self._path(digest).stat().st_size
         except FileNotFoundError as exc:
             raise self._missing(digest) from exc
+
+    def iter_blobs(self) -> Iterator[BlobInfo]:
+        """Walk ``sha256/`` and yield each blob with its size and modification time."""
+        base = self.root / "sha256"
+        if not base.is_dir():
+            return
+        for p in sorted(base.glob("*/*/*")):
+            try:
+                st = p.stat()
+            except FileNotFoundError:  # collected or replaced while listing
+                continue
+            if p.is_file():
+                yield BlobInfo(p.name, st.st_size, st.st_mtime)
+
+    def collect(self, digest: str, *, older_than: float) -> int | None:
+        """Delete the blob unless it was written or seen at or after ``older_than``.
+
+        The blob is first renamed out of ``sha256/`` (atomic), then its modification time is
+        read. A writer's refresh (:meth:`exists`) happens either before the rename, and then this
+        sees the new time and puts the blob back, or after it, and then the writer finds no blob
+        and uploads it again. Either way the writer's blob survives.
+        """
+        path = self._path(check_digest(digest))
+        claim = (
+            self.root / "tmp" / f"gc-{digest}-{time.time_ns() // 1_000_000}-{uuid.uuid4().hex[:8]}"
+        )
+        claim.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.replace(path, claim)
+            st = claim.stat()
+        except FileNotFoundError:  # gone already (another collector)
+            return None
+        if st.st_mtime >= older_than:
+            os.replace(claim, path)  # a writer relies on it; a re-upload is the same bytes
+            return None
+        claim.unlink()
+        return st.st_size
+
+    def iter_temp_files(self) -> Iterator[BlobInfo]:
+        """Yield the files in ``tmp/``: uploads in progress or abandoned by a dead writer."""
+        tmp = self.root / "tmp"
+        if not tmp.is_dir():
+            return
+        for p in sorted(tmp.iterdir()):
+            try:
+                st = p.stat()
+            except FileNotFoundError:
+                continue
+            if p.is_file():
+                modified = st.st_mtime
+                if p.name.startswith("gc-"):
+                    # A collector's claim keeps the blob's old mtime: its name holds the time of
+                    # the claim, so a second collector does not take it for abandoned.
+                    with contextlib.suppress(ValueError, IndexError):
+                        modified = max(modified, int(p.name.split("-")[2]) / 1000)
+                yield BlobInfo(p.name, st.st_size, modified)
+
+    def delete_temp_file(self, name: str) -> int:
+        """Delete ``tmp/<name>``; return the bytes freed (0 if it was gone)."""
+        if "/" in name or "\\" in name or name in ("", ".", ".."):
+            raise InvalidArgumentError(f"{name!r} is not the name of a temporary upload file.")
+        path = self.root / "tmp" / name
+        try:
+            size = path.stat().st_size
+            path.unlink()
+        except FileNotFoundError:
+            return 0
+        return size
 
     def iter_digests(self) -> Iterator[str]:
         """Walk ``sha256/`` and yield each blob's digest."""

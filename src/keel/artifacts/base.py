@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import hashlib
 import re
+import time
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from keel.errors import IntegrityError, InvalidArgumentError, NotFoundError
+from keel.errors import IntegrityError, InvalidArgumentError, InvalidStateError, NotFoundError
 
-__all__ = ["CHUNK", "ArtifactStore", "blob_key", "check_digest", "sha256_file"]
+__all__ = ["CHUNK", "ArtifactStore", "BlobInfo", "blob_key", "check_digest", "sha256_file"]
 
 CHUNK = 1024 * 1024
 _DIGEST = re.compile(r"^[0-9a-f]{64}$")
@@ -44,12 +46,33 @@ def sha256_file(path: Path) -> tuple[str, int]:
     return h.hexdigest(), size
 
 
+@dataclass(frozen=True)
+class BlobInfo:
+    """A stored blob (or temporary upload file) as a listing sees it.
+
+    Attributes:
+        key: The blob's digest, or the temporary file's name.
+        size: Its size in bytes.
+        modified: When it was last written or *seen* (see :meth:`ArtifactStore.exists`), in
+            seconds since the epoch on the store's clock (:meth:`ArtifactStore.now`).
+    """
+
+    key: str
+    size: int
+    modified: float
+
+
 class ArtifactStore(ABC):
     """Content-addressed blob storage.
 
     A blob's name is the sha256 of its bytes, so identical content is stored once. Writes are
     atomic: a reader sees the whole blob or none. Reads verify the digest, so corrupted bytes
     are never handed back (an :class:`~keel.errors.IntegrityError` is raised instead).
+
+    Garbage collection contract: ``put_file``, ``put_bytes`` and ``exists`` (when it answers
+    ``True``) refresh the blob's modification time, so a writer that stores a blob, or finds it
+    stored and relies on it, then commits the metadata naming it within the collector's grace
+    period never has that blob collected under it (see :meth:`collect`).
     """
 
     #: The URI the store was opened with.
@@ -65,7 +88,11 @@ class ArtifactStore(ABC):
 
     @abstractmethod
     def exists(self, digest: str) -> bool:
-        """Whether the blob is stored."""
+        """Whether the blob is stored; a stored blob's modification time is refreshed.
+
+        The refresh is what keeps a blob a caller is about to name safe from a concurrent
+        garbage collection (see the class docstring).
+        """
 
     @abstractmethod
     def _open_raw(self, digest: str) -> BinaryIO:
@@ -86,6 +113,49 @@ class ArtifactStore(ABC):
     @abstractmethod
     def size(self, digest: str) -> int:
         """Return the stored size of a blob in bytes; raise ``NotFoundError`` if it is absent."""
+
+    def iter_blobs(self) -> Iterator[BlobInfo]:
+        """Yield every stored blob with its size and modification time.
+
+        Raises:
+            InvalidStateError: The backend cannot list modification times, so it cannot be
+                garbage-collected safely.
+        """
+        raise InvalidStateError(
+            f"The artifact store {self.uri!r} ({type(self).__name__}) cannot list blobs with "
+            "their modification times, so Keel cannot garbage-collect it safely."
+        )
+        yield  # pragma: no cover
+
+    def now(self) -> float:
+        """Return the current time on the store's clock, in seconds since the epoch."""
+        return time.time()
+
+    def collect(self, digest: str, *, older_than: float) -> int | None:
+        """Delete a blob unless it was written or seen at or after ``older_than``.
+
+        The modification time is read again at the moment of deletion, not taken from an
+        earlier listing, so a writer that refreshed the blob meanwhile keeps it.
+
+        Args:
+            digest: The blob.
+            older_than: A time on the store's clock (:meth:`now`).
+
+        Returns:
+            The bytes freed, or ``None`` if the blob is absent or was refreshed.
+        """
+        raise InvalidStateError(
+            f"The artifact store {self.uri!r} ({type(self).__name__}) cannot delete blobs "
+            "safely under concurrent writers."
+        )
+
+    def iter_temp_files(self) -> Iterator[BlobInfo]:
+        """Yield the temporary files of uploads (abandoned ones outlive their writer)."""
+        return iter(())
+
+    def delete_temp_file(self, name: str) -> int:
+        """Delete one temporary upload file; return the bytes freed (0 if it was gone)."""
+        return 0
 
     def get_bytes(self, digest: str) -> bytes:
         """Return a blob's bytes after checking their digest.

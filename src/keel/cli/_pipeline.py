@@ -289,23 +289,3 @@ def list_pipeline_schedules() -> None:
             s.last_status or "-",
         )
     console.print(table)
-
-
-def agent(
-    once: Annotated[
-        bool, typer.Option("--once", help="Fire what is due, wait for it, and exit.")
-    ] = False,
-    task: Annotated[
-        list[str] | None, typer.Option("--task", help="Run only these agent tasks.")
-    ] = None,
-    poll: Annotated[float, typer.Option("--poll", help="Seconds between checks.")] = 1.0,
-) -> None:
-    """Run the agent: fire due pipeline schedules (and other agent tasks) until stopped."""
-    import logging
-
-    from keel.pipelines import list_agent_tasks, run_agent
-
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    names = task or list_agent_tasks()
-    console.print(f"Keel agent: tasks {', '.join(names)}" + (" (once)" if once else ""))
-    run_agent(once=once, tasks=names, poll_interval=poll)

@@ -3,7 +3,10 @@
 Every input becomes a :class:`Columns` view that hands out one column at a time in the form the
 statistics need (float64 with NaN for nulls, or value counts), without converting the whole
 table: pandas float columns are read in place, Arrow tables column by column, and value counts
-are computed by pandas' or Arrow's hash tables. Column kinds:
+are computed by pandas' or Arrow's hash tables. Parquet is never read whole: a column is read
+from the files when the statistics ask for it and dropped once they are computed, so reading
+Parquet costs the memory of the columns being summarized at that moment (one per worker
+thread), not of the table. Column kinds:
 
 ==============  =============================================================================
 kind            what it holds
@@ -20,6 +23,7 @@ kind            what it holds
 
 from __future__ import annotations
 
+import copy
 import glob
 import os
 from collections.abc import Sequence
@@ -37,11 +41,78 @@ if TYPE_CHECKING:
 __all__ = ["Columns", "as_columns", "is_dataset_ref"]
 
 
+class _ParquetColumns:
+    """Parquet files read one column at a time, never as a whole table.
+
+    A single file is read with ``pyarrow.parquet.ParquetFile`` (one chunk per row group, and no
+    ``pyarrow.dataset``, which loads pandas); a folder or a list of files with
+    ``pyarrow.parquet.ParquetDataset``, as ``pq.read_table`` reads them (hive partitions
+    included). Both are opened per read, so worker threads can read columns at once.
+
+    Args:
+        where: A Parquet file, a folder of them, or a list of files.
+        names: The columns in view (all by default).
+    """
+
+    def __init__(self, where: str | list[str], names: Sequence[str] | None = None) -> None:
+        import pyarrow.parquet as pq
+
+        self.where = where
+        self._metadata: Any = None
+        self._dataset: Any = None
+        if isinstance(where, str) and os.path.isfile(where):
+            with pq.ParquetFile(where) as f:
+                self._metadata = f.metadata
+                schema = f.schema_arrow
+            self.num_rows = int(self._metadata.num_rows)
+        else:
+            self._dataset = pq.ParquetDataset(where)
+            schema = self._dataset.schema
+            self.num_rows = sum(int(f.count_rows()) for f in self._dataset.fragments)
+        schema = _normal_schema(schema)  # the types columns have once read (_normalize_arrow)
+        self.schema = schema if names is None else _sub_schema(schema, names)
+        self.column_names: list[str] = list(self.schema.names)
+
+    def _read(self, names: list[str], threads: bool) -> pa.Table:
+        if self._dataset is not None:
+            table = self._dataset.read(columns=names, use_threads=threads)
+        else:
+            import pyarrow.parquet as pq
+
+            with pq.ParquetFile(self.where, metadata=self._metadata) as f:
+                table = f.read(columns=names, use_threads=threads)
+        return _normalize_arrow(table)
+
+    def column(self, name: str) -> pa.ChunkedArray:
+        """Read one column from the files."""
+        if name not in self.column_names:
+            raise KeyError(name)
+        # One column, one thread: the worker threads of drift already read columns in parallel.
+        return self._read([name], threads=False).column(0)
+
+    def select(self, names: Sequence[str]) -> _ParquetColumns:
+        """Return a view of some columns, still unread."""
+        view = copy.copy(self)
+        view.schema = _sub_schema(self.schema, names)
+        view.column_names = list(names)
+        return view
+
+    def read(self) -> pa.Table:
+        """Read every column in view into one Arrow table."""
+        return self._read(self.column_names, threads=True)
+
+
+def _sub_schema(schema: pa.Schema, names: Sequence[str]) -> pa.Schema:
+    import pyarrow as pa
+
+    return pa.schema([schema.field(n) for n in names])
+
+
 class Columns:
     """A read-only, column-at-a-time view of a table.
 
     Args:
-        data: A pandas DataFrame or an Arrow table.
+        data: A pandas DataFrame, an Arrow table, or Parquet files read lazily.
         source: How to name the input in messages and reports.
         node: The input's lineage node (``("dataset_version", "tx@v3")``), if it has one.
     """
@@ -51,6 +122,7 @@ class Columns:
         self.source = source
         self.node = node
         self._pandas = _is_pandas(data)
+        self._lazy = isinstance(data, _ParquetColumns)
         self._cache: dict[str, Any] = {}
 
     @property
@@ -66,10 +138,18 @@ class Columns:
         return int(len(self._data)) if self._pandas else int(self._data.num_rows)
 
     def _series(self, name: str) -> Any:
+        if self._lazy:  # read on each use, never kept: the caller holds it while it needs it
+            return self._data.column(name)
         if name in self._cache:
             return self._cache[name]
         self._cache[name] = found = self._lookup(name)
         return found
+
+    def _type(self, name: str) -> pa.DataType:
+        # An Arrow column's type, from the schema for Parquet (nothing is read).
+        if self._lazy:
+            return self._data.schema.field(name).type
+        return self._series(name).type
 
     def _lookup(self, name: str) -> Any:
         if self._pandas:
@@ -85,18 +165,17 @@ class Columns:
         """Return the column's kind (see the module docstring)."""
         if self._pandas:
             return _pandas_kind(self._series(name))
-        return _arrow_kind(self._series(name))
+        return _arrow_kind(self._type(name))
 
     def is_integer(self, name: str) -> bool:
         """Whether the column has an integer type."""
-        col = self._series(name)
         if self._pandas:
             import pandas as pd
 
-            return bool(pd.api.types.is_integer_dtype(col.dtype))
+            return bool(pd.api.types.is_integer_dtype(self._series(name).dtype))
         import pyarrow as pa
 
-        return bool(pa.types.is_integer(col.type))
+        return bool(pa.types.is_integer(self._type(name)))
 
     def numeric(self, name: str) -> tuple[np.ndarray[Any, np.dtype[np.float64]], int]:
         """Return the column as float64 with NaN for nulls, and the count of non-numbers.
@@ -126,7 +205,8 @@ class Columns:
             return Columns(self._data.iloc[idx], self.source, self.node)
         import pyarrow as pa
 
-        return Columns(self._data.take(pa.array(idx)), self.source, self.node)
+        table = self._data.read() if self._lazy else self._data
+        return Columns(table.take(pa.array(idx)), self.source, self.node)
 
     def select(self, names: Sequence[str]) -> Columns:
         """Return a view of some columns only."""
@@ -141,11 +221,13 @@ class Columns:
         return name
 
     def to_arrow(self) -> pa.Table:
-        """Return the data as an Arrow table."""
+        """Return the data as an Arrow table (Parquet is read whole here)."""
         if self._pandas:
             import pyarrow as pa
 
             return pa.Table.from_pandas(self._data, preserve_index=False)
+        if self._lazy:
+            return self._data.read()
         return self._data
 
 
@@ -219,12 +301,18 @@ def _unsupported(data: Any, role: str) -> InvalidArgumentError:
 
 
 def _normalize_arrow(table: pa.Table) -> pa.Table:
+    schema = _normal_schema(table.schema)
+    return table if schema is table.schema else table.cast(schema)
+
+
+def _normal_schema(schema: pa.Schema) -> pa.Schema:
+    """The schema with view types replaced (the same object when there are none)."""
     import pyarrow as pa
 
     # Polars hands out string_view columns, which not every Arrow kernel takes.
     fields = []
     changed = False
-    for f in table.schema:
+    for f in schema:
         if str(f.type) in ("string_view", "binary_view"):
             fields.append(
                 f.with_type(pa.large_string() if "string" in str(f.type) else pa.large_binary())
@@ -232,35 +320,35 @@ def _normalize_arrow(table: pa.Table) -> pa.Table:
             changed = True
         else:
             fields.append(f)
-    return table.cast(pa.schema(fields)) if changed else table
+    return pa.schema(fields, metadata=schema.metadata) if changed else schema
 
 
 def _parquet(path: str, role: str) -> Columns:
-    import pyarrow.parquet as pq
-
+    where: str | list[str] = path
     if any(ch in path for ch in "*?["):
-        files = sorted(glob.glob(path))
-        if not files:
+        where = sorted(glob.glob(path))
+        if not where:
             raise NotFoundError(
                 f"The {role} path {path!r} matches no file. Check the pattern, or pass a "
                 "DataFrame or a dataset version."
             )
-        table = pq.ParquetDataset(files).read()
     elif not os.path.exists(path):
         raise NotFoundError(
             f"The {role} path {path!r} does not exist. Pass a Parquet file or folder, a "
             "DataFrame, or a registered dataset version such as 'transactions@v3'."
         )
-    else:
-        try:
-            table = pq.read_table(path)
-        except Exception as exc:  # pyarrow raises ArrowInvalid, OSError, ... for bad files
-            raise InvalidArgumentError(
-                f"The {role} path {path!r} is not a readable Parquet file or folder: {exc}. "
-                "Convert it to Parquet or load it into a DataFrame first."
-            ) from exc
+    # What pq.read_table(path) would read (same files, partitions and types), but only the
+    # footers are read here (counting rows checks every file's footer); the columns are read
+    # one by one when drift needs them.
+    try:
+        lazy = _ParquetColumns(where)
+    except Exception as exc:  # pyarrow raises ArrowInvalid, OSError, ... for bad files
+        raise InvalidArgumentError(
+            f"The {role} path {path!r} is not a readable Parquet file or folder: {exc}. "
+            "Convert it to Parquet or load it into a DataFrame first."
+        ) from exc
     name = Path(path).name
-    return Columns(_normalize_arrow(table), f"Parquet {name!r} ({table.num_rows:,} rows)")
+    return Columns(lazy, f"Parquet {name!r} ({lazy.num_rows:,} rows)")
 
 
 def _dataset(ref: str) -> Columns:
@@ -359,10 +447,9 @@ def _merge_labels(
 # -- Arrow --------------------------------------------------------------------------------
 
 
-def _arrow_kind(col: pa.ChunkedArray) -> str:
+def _arrow_kind(t: pa.DataType) -> str:
     import pyarrow as pa
 
-    t = col.type
     if pa.types.is_dictionary(t):
         t = t.value_type
     if pa.types.is_boolean(t):
@@ -386,10 +473,36 @@ def _arrow_numeric(col: pa.ChunkedArray) -> tuple[np.ndarray[Any, np.dtype[np.fl
         col = col.cast(col.type.value_type)
     if col.type != pa.float64():
         col = pc.cast(col, pa.float64())
-    if col.null_count:
-        col = col.fill_null(np.nan)
-    arr = col.to_numpy()
-    return np.asarray(arr, dtype=np.float64), 0
+    parts = [_float64_chunk(chunk) for chunk in col.chunks if len(chunk)]
+    if not parts:
+        return np.empty(0, dtype=np.float64), 0
+    return (parts[0] if len(parts) == 1 else np.concatenate(parts)), 0
+
+
+# Arrow's to_numpy() and scalars import pandas on first use (about 35 MiB resident), which reading
+# Parquet otherwise never needs; fixed-width buffers are read directly instead (no copy).
+
+
+def _float64_chunk(chunk: pa.Array) -> np.ndarray[Any, np.dtype[np.float64]]:
+    """A float64 Arrow array as NumPy, nulls as NaN (zero-copy when it has no nulls)."""
+    n = len(chunk)
+    values = np.frombuffer(chunk.buffers()[1], dtype=np.float64, count=n, offset=chunk.offset * 8)
+    if not chunk.null_count:
+        return values
+    return np.where(_validity(chunk), values, np.nan)
+
+
+def _int64s(arr: pa.Array) -> np.ndarray[Any, np.dtype[np.int64]]:
+    """An int64 Arrow array without nulls as NumPy."""
+    n = len(arr)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    return np.frombuffer(arr.buffers()[1], dtype=np.int64, count=n, offset=arr.offset * 8)
+
+
+def _validity(chunk: pa.Array) -> np.ndarray[Any, np.dtype[np.bool_]]:
+    bits = np.unpackbits(np.frombuffer(chunk.buffers()[0], dtype=np.uint8), bitorder="little")
+    return bits[chunk.offset : chunk.offset + len(chunk)].astype(bool)
 
 
 def _arrow_counts(
@@ -402,8 +515,9 @@ def _arrow_counts(
         col = col.cast(col.type.value_type)
     counted = pc.value_counts(col)
     values = counted.field("values")
-    counts = counted.field("counts").to_numpy().astype(np.int64)
-    valid = values.is_valid().to_numpy(zero_copy_only=False)
-    labels = [_text(v) for v in values.filter(values.is_valid()).to_pylist()]
-    counts = counts[valid]
-    return _merge_labels(labels, counts, int(col.null_count))
+    counts = counted.field("counts")
+    if values.null_count:  # the nulls' entry: counted apart
+        valid = values.is_valid()
+        values, counts = values.filter(valid), counts.filter(valid)
+    labels = [_text(v) for v in values.to_pylist()]
+    return _merge_labels(labels, _int64s(counts).copy(), int(col.null_count))

@@ -280,6 +280,31 @@ def _from_json_float(x: float | None) -> float:
     return math.nan if x is None else float(x)
 
 
+#: Values per block when summing squared deviations (512 KiB of float64 scratch).
+_STD_BLOCK = 65_536
+
+
+def _std(x: FloatArray, mean: float) -> float:
+    """Population standard deviation of ``x`` around its ``mean`` (``x.mean()``).
+
+    ``np.std`` holds a full-size temporary of deviations; summing them block by block needs
+    only one block of scratch memory, so a column costs its sorted copy and no more. Not
+    ``np.dot``: BLAS wakes its thread pool for a dot product, which costs more than the sort.
+    """
+    n = len(x)
+    if n <= _STD_BLOCK:
+        return float(x.std())
+    scratch = np.empty(_STD_BLOCK, dtype=np.float64)
+    total = 0.0
+    for start in range(0, n, _STD_BLOCK):
+        part = x[start : start + _STD_BLOCK]
+        dev = scratch[: len(part)]
+        np.subtract(part, mean, out=dev)
+        np.multiply(dev, dev, out=dev)
+        total += float(dev.sum())
+    return math.sqrt(total / n)
+
+
 def summarize_numeric(
     values: FloatArray,
     *,
@@ -325,8 +350,7 @@ def summarize_numeric(
             counts=np.zeros(0 if match is None else len(match), dtype=np.int64),
         )
     mean = float(finite.mean())
-    # Not np.dot: BLAS wakes its thread pool for a dot product, which costs more than the sort.
-    std = float(finite.std()) if n > 1 else 0.0
+    std = _std(finite, mean) if n > 1 else 0.0
     changes = finite[1:] != finite[:-1]
     distinct = int(np.count_nonzero(changes)) + 1
     # Positions where a new value starts: only materialized when there are few values.

@@ -41,9 +41,9 @@ def _library_roots() -> tuple[str, ...]:
             roots.add(str(Path(path).resolve()))
     for prefix in (sys.prefix, sys.base_prefix, sys.exec_prefix):
         roots.add(str((Path(prefix) / "lib").resolve()))
-    import keel
-
-    roots.add(str(Path(keel.__file__).resolve().parent))
+    # keel's own package folder (two levels up from keel/pipelines/), without importing the
+    # facade: `import keel` would count as importing every layer it lazily re-exports.
+    roots.add(str(Path(__file__).resolve().parent.parent))
     return tuple(sorted(roots))
 
 

@@ -1,12 +1,13 @@
 """The runner: walks a checked DAG on an executor, with caching, retries and timeouts.
 
 For each step whose inputs are ready the runner computes the cache key (the step's code hash,
-the digests of its inputs, its literal arguments), reuses a cache entry whose blobs all still
-exist, or submits an attempt to the executor. Failed attempts are retried after a growing
-delay; an attempt past its timeout is stopped (by the worker, or by killing it). A step that
-fails for good fails the run: its error is recorded with the traceback, and every step
-downstream of it is marked ``SKIPPED``; independent branches still finish (their results are
-cached for the next run) unless ``fail_fast`` is set.
+the digests of its inputs, its literal arguments, with dataset references and model URIs in
+them resolved to the versions they name now: see :mod:`keel.pipelines._pins`), reuses a cache
+entry whose blobs all still exist, or submits an attempt to the executor. Failed attempts are
+retried after a growing delay; an attempt past its timeout is stopped (by the worker, or by
+killing it). A step that fails for good fails the run: its error is recorded with the
+traceback, and every step downstream of it is marked ``SKIPPED``; independent branches still
+finish (their results are cached for the next run) unless ``fail_fast`` is set.
 
 Everything is recorded in the one store: the pipeline run is a tracked run, each step a step
 row; lineage edges lead from inputs (dataset versions, blobs) through the step to its outputs.
@@ -20,8 +21,6 @@ import heapq
 import json
 import logging
 import math
-import os
-import sys
 import time
 from collections import deque
 from collections.abc import Callable
@@ -31,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from keel._utils import new_id, now_ms
 from keel.pipelines._codehash import code_hash
 from keel.pipelines._dag import Dag, Node, OutputHandle
+from keel.pipelines._pins import Pinner
 from keel.pipelines._recorder import AsyncBlobWriter, Recorder
 from keel.pipelines._run import PipelineRun, StepStatus
 from keel.pipelines._serializers import serialize, type_name
@@ -129,20 +129,27 @@ class _State:
     function_payload: Any = None
 
 
-def _canon(value: Any, refs: dict[str, OutputRef]) -> Any:
-    """A JSON form of an argument template that changes whenever the arguments do."""
+def _canon(value: Any, refs: dict[str, OutputRef], pin: Callable[[str], Any] | None = None) -> Any:
+    """A JSON form of an argument template that changes whenever the arguments do.
+
+    ``pin`` maps a string that names a moving reference (``churn@latest``) to the canonical
+    form of the version it names now, or to ``None`` for plain text.
+    """
     if isinstance(value, Ref):
         return {"$ref": refs[value.key].digest}
     if isinstance(value, float) and not math.isfinite(value):
         return {"$float": repr(value)}
+    if isinstance(value, str) and pin is not None:
+        pinned = pin(value)
+        return value if pinned is None else pinned
     if isinstance(value, _SCALARS):
         return value
     if isinstance(value, list):
-        return [_canon(v, refs) for v in value]
+        return [_canon(v, refs, pin) for v in value]
     if isinstance(value, tuple):
-        return {"$tuple": [_canon(v, refs) for v in value]}
+        return {"$tuple": [_canon(v, refs, pin) for v in value]}
     if isinstance(value, dict):
-        return {"$dict": [[k, _canon(v, refs)] for k, v in value.items()]}
+        return {"$dict": [[k, _canon(v, refs, pin)] for k, v in value.items()]}
     raise TypeError(f"unexpected template value {value!r}")
 
 
@@ -166,6 +173,7 @@ class _Run:
         self.repo = PipelineRepository(self.client.store)
         self.artifacts = self.client.artifacts
         self.settings = self.client.settings
+        self.pinner = Pinner(self.client)
         self.executor: Executor | None = None
         self.writer: AsyncBlobWriter | None = None
         self.recorder: Recorder | None = None
@@ -230,17 +238,6 @@ class _Run:
                 pass
         return Ref(key)
 
-    def _context(self) -> WorkerContext:
-        s = self.settings
-        return WorkerContext(
-            store_uri=s.store_uri,
-            artifact_uri=s.artifact_uri,
-            s3_endpoint_url=s.s3_endpoint_url,
-            user=s.user,
-            home=str(s.home),
-            code_paths=tuple(p for p in sys.path if p and os.path.isdir(p)),
-        )
-
     # -- the run --------------------------------------------------------------------------
 
     def execute(self) -> PipelineRun:
@@ -266,7 +263,7 @@ class _Run:
                 self.client.log_params(active.id, self.params)
             if not self.executor.isolated:
                 self.writer = AsyncBlobWriter(self.artifacts)
-            self.context = self._context()
+            self.context = WorkerContext.of(self.settings)
             for name in self.dag.order:
                 node = self.dag.nodes[name]
                 state = _State(node=node, step_id=new_id())
@@ -330,6 +327,11 @@ class _Run:
     def _param_lineage(self, run_id: str) -> None:
         edges: list[Edge] = []
         for name, value in self.params.items():
+            if isinstance(value, str):  # "churn@latest": the version it names for this run
+                found = self.pinner.pin(value)
+                if found is not None and found[1] is not None:
+                    edges.append((found[1], ("run", run_id), "input", {"param": name}))
+                continue
             node = getattr(value, "lineage_node", None)
             if callable(node):
                 try:
@@ -436,7 +438,7 @@ class _Run:
         state = self.states[name]
         step = state.node.step
         state.code = code_hash(step.func)
-        state.canon = {p: _canon(v, state.refs) for p, v in state.template.items()}
+        state.canon = {p: self._canon_arg(state, p, v) for p, v in state.template.items()}
         material = {
             "code": state.code,
             "args": state.canon,
@@ -452,6 +454,20 @@ class _Run:
                 self._cached(state, entry, ready)
                 return
         self._submit(name, running)
+
+    def _canon_arg(self, state: _State, param: str, value: Any) -> Any:
+        # References in the argument are resolved once per run (the pinner remembers them);
+        # the versions they name become lineage inputs of the step.
+        def pin(text: str) -> Any:
+            found = self.pinner.pin(text)
+            if found is None:
+                return None
+            canon, node = found
+            if node is not None and (*node, param) not in state.input_nodes:
+                state.input_nodes.append((*node, param))
+            return canon
+
+        return _canon(value, state.refs, pin)
 
     def _fresh_input(self, state: _State) -> bool:
         # An input blob that this run stored for the first time cannot be in any cache key

@@ -8,7 +8,9 @@ Tried in order, the first that accepts an object wins:
    and string-keyed dicts of them): readable, and safe to load;
 3. ``numpy`` for NumPy arrays of non-object dtype (``.npy``, loaded without pickle);
 4. ``pandas-parquet``, ``polars-parquet`` and ``arrow-parquet`` for data frames and tables;
-5. ``pickle`` for everything else (protocol 5). Its bytes are content-addressed like every
+5. ``keel-dataset-version`` for ``keel.datasets`` versions: their reference and digest, read
+   back as the same version (so a handle keys the step cache by the version it names);
+6. ``pickle`` for everything else (protocol 5). Its bytes are content-addressed like every
    blob, and digests are verified before anything is unpickled.
 
 An object nothing can store (a generator, a lock, an open file) raises
@@ -195,6 +197,33 @@ class ArrowParquetSerializer(Serializer):
         return pq.read_table(io.BytesIO(data))
 
 
+class DatasetVersionSerializer(Serializer):
+    """``keel.datasets`` versions by reference and digest; loaded back as the same version."""
+
+    name = "keel-dataset-version"
+
+    def can_handle(self, obj: Any) -> bool:  # noqa: D102
+        return _is(obj, "keel", "DatasetVersion")
+
+    def dumps(self, obj: Any) -> bytes:  # noqa: D102
+        return json.dumps({"ref": obj.ref, "digest": obj.digest}, sort_keys=True).encode()
+
+    def loads(self, data: bytes) -> Any:  # noqa: D102
+        from keel.data import get
+        from keel.errors import IntegrityError
+
+        spec = json.loads(data)
+        version = get(spec["ref"])
+        if version.digest != spec["digest"]:
+            raise IntegrityError(
+                f"Dataset version {spec['ref']!r} now has digest {version.digest[:12]!r}, not "
+                f"{spec['digest'][:12]!r} as when it was passed to the step. Register the data "
+                "again and pass the new version.",
+                details={"ref": spec["ref"]},
+            )
+        return version
+
+
 class PickleSerializer(Serializer):
     """Anything picklable (protocol 5); tried last."""
 
@@ -216,6 +245,7 @@ _BUILTIN: tuple[Serializer, ...] = (
     PandasParquetSerializer(),
     PolarsParquetSerializer(),
     ArrowParquetSerializer(),
+    DatasetVersionSerializer(),
     PickleSerializer(),
 )
 _registered: list[Serializer] = []

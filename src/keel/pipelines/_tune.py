@@ -688,21 +688,10 @@ class _Study:
 
 
 def _worker_context() -> Any:
-    import os
-    import sys
-
     from keel.pipelines._worker import WorkerContext
     from keel.tracking import get_client
 
-    s = get_client().settings
-    return WorkerContext(
-        store_uri=s.store_uri,
-        artifact_uri=s.artifact_uri,
-        s3_endpoint_url=s.s3_endpoint_url,
-        user=s.user,
-        home=str(s.home),
-        code_paths=tuple(p for p in sys.path if p and os.path.isdir(p)),
-    )
+    return WorkerContext.of(get_client().settings)
 
 
 #: ``keel.tune(objective, space, n_trials, ...)``; also ``keel.tune.loguniform(...)`` etc.

@@ -30,6 +30,7 @@ from keel.pipelines._serializers import deserialize, serialize, type_name
 
 if TYPE_CHECKING:
     from keel.artifacts import ArtifactStore
+    from keel.config import Settings
     from keel.store import RunInfo
 
 __all__ = [
@@ -57,6 +58,18 @@ class WorkerContext:
     user: str
     home: str
     code_paths: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, settings: Settings) -> WorkerContext:
+        """Return the context of ``settings``, with this process's import paths."""
+        return cls(
+            store_uri=settings.store_uri,
+            artifact_uri=settings.artifact_uri,
+            s3_endpoint_url=settings.s3_endpoint_url,
+            user=settings.user,
+            home=str(settings.home),
+            code_paths=tuple(p for p in sys.path if p and os.path.isdir(p)),
+        )
 
 
 @dataclass(frozen=True)

@@ -7,11 +7,13 @@ from dataclasses import dataclass
 
 from rich.console import Console
 
+from keel.quickstart._automation import automation_stage
 from keel.quickstart._context import QuickstartContext
 from keel.quickstart._data import data_stage
 from keel.quickstart._features import features_stage
 from keel.quickstart._monitoring import monitoring_stage
 from keel.quickstart._registry import registry_stage
+from keel.quickstart._serving import serving_stage
 from keel.quickstart._training import training_stage
 
 #: The stages in lifecycle order; each capability adds its own.
@@ -20,7 +22,9 @@ STAGES: list[Callable[[QuickstartContext], None]] = [
     features_stage,
     training_stage,
     registry_stage,
+    serving_stage,
     monitoring_stage,
+    automation_stage,
 ]
 
 

@@ -16,7 +16,7 @@ import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from keel._utils import now_ms
 from keel._version import __version__
@@ -90,7 +90,14 @@ class RegistryClient:
 
         self.tracking = tracking or get_client()
         self.store = self.tracking.store
-        self.repo: RegistryRepository = RegistryRepository(self.store)
+        self.repo: RegistryRepository
+        if self.tracking.remote:
+            from keel.store._rest import RestRegistryRepository
+
+            # Same calls over the server's REST API (see keel.store._rest).
+            self.repo = cast("RegistryRepository", RestRegistryRepository(self.store))
+        else:
+            self.repo = RegistryRepository(self.store)
 
     @property
     def artifacts(self) -> ArtifactStore:

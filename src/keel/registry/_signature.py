@@ -216,8 +216,14 @@ def _listlike(v: Any) -> bool:
     return isinstance(v, (list, tuple)) or hasattr(v, "__array__")
 
 
-def _column_type(series: Any) -> str:
+def _itemsize(dtype: Any) -> int:
     import numpy as np
+
+    size = getattr(dtype, "itemsize", None)
+    return int(size) if size is not None else np.dtype(dtype).itemsize
+
+
+def _column_type(series: Any) -> str:
     import pandas as pd
 
     dtype = series.dtype
@@ -225,10 +231,11 @@ def _column_type(series: Any) -> str:
         return "category"
     if pd.api.types.is_bool_dtype(dtype):
         return "boolean"
+    # Nullable extension dtypes (Int64, Float32, ...) are not NumPy dtypes but carry itemsize.
     if pd.api.types.is_integer_dtype(dtype):
-        return "integer" if np.dtype(dtype).itemsize <= 4 else "long"
+        return "integer" if _itemsize(dtype) <= 4 else "long"
     if pd.api.types.is_float_dtype(dtype):
-        return "float" if np.dtype(dtype).itemsize <= 4 else "double"
+        return "float" if _itemsize(dtype) <= 4 else "double"
     if pd.api.types.is_datetime64_any_dtype(dtype):
         return "datetime"
     values = series.dropna()

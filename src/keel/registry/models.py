@@ -314,6 +314,11 @@ def check_gates(name: str, version: int, *, to: str = "champion") -> list[GateRe
     client = _client()
     number = _version(version)
     alias = validate_alias(to)
+    from keel.store._rest import RestRegistryRepository
+
+    remote: object = client.repo
+    if isinstance(remote, RestRegistryRepository):  # the server runs the gates, not a client
+        return remote.check_gates(name, number, alias)
     _, outcomes = _evaluate(client, name, number, alias)
     return client.repo.record_gate_results(
         name,
@@ -352,6 +357,11 @@ def promote(name: str, version: int, *, to: str, reason: str = "") -> PromotionR
     client = _client()
     number = _version(version)
     alias = validate_alias(to)
+    from keel.store._rest import RestRegistryRepository
+
+    remote: object = client.repo
+    if isinstance(remote, RestRegistryRepository):  # the server runs the gates, not a client
+        return remote.promote(name, number, alias, reason)
     current, outcomes = _evaluate(client, name, number, alias)
     results = [NewGateResult(r.name, r.kind, o.passed, o.reason, o.details) for r, o in outcomes]
     record, _ = client.repo.record_promotion(

@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from sqlalchemy import Table, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import IntegrityError as SAIntegrityError
@@ -20,7 +19,7 @@ from sqlalchemy.exc import IntegrityError as SAIntegrityError
 from keel._utils import new_id, now_ms
 from keel.errors import InvalidArgumentError, NotFoundError, near_matches
 from keel.store._engine import store_error, write_connection
-from keel.store._schema import LineageEdgeRow
+from keel.store._repo import Repository, to_record
 from keel.store._schema_data import (
     DataCheckResultRow,
     DatasetRow,
@@ -28,7 +27,6 @@ from keel.store._schema_data import (
     DataSuiteRow,
     DataValidationRow,
 )
-from keel.store._sql import SqlMetadataStore
 
 __all__ = [
     "CheckResultRecord",
@@ -46,7 +44,6 @@ _versions = cast(Table, DatasetVersionRow.__table__)
 _suites = cast(Table, DataSuiteRow.__table__)
 _validations = cast(Table, DataValidationRow.__table__)
 _checks = cast(Table, DataCheckResultRow.__table__)
-_edges = cast(Table, LineageEdgeRow.__table__)
 
 #: How often a writer retries after losing a race for a version number.
 _RETRIES = 20
@@ -173,18 +170,12 @@ class ValidationRecord:
     checks: list[CheckResultRecord]
 
 
-class DataRepository:
+class DataRepository(Repository):
     """Datasets, versions, suites and validations in the one metadata store.
 
     Args:
         store: The metadata store to read and write.
     """
-
-    def __init__(self, store: SqlMetadataStore) -> None:
-        self.store = store
-
-    def _insert(self, table: Table) -> Any:
-        return (postgresql.insert if self.store.dialect == "postgresql" else sqlite.insert)(table)
 
     # -- datasets and versions --------------------------------------------------------------
 
@@ -268,18 +259,13 @@ class DataRepository:
             )
             ref = f"{new.name}@v{number}"
             for parent_ref, _ in zip(new.parents, parent_ids, strict=True):
-                conn.execute(
-                    self._insert(_edges)
-                    .values(
-                        source_kind="dataset_version",
-                        source_id=parent_ref,
-                        target_kind="dataset_version",
-                        target_id=ref,
-                        relation="derived_from",
-                        created_at=now,
-                        properties={},
-                    )
-                    .on_conflict_do_nothing()
+                self._insert_edge(
+                    conn,
+                    ("dataset_version", parent_ref),
+                    ("dataset_version", ref),
+                    "derived_from",
+                    None,
+                    now,
                 )
                 self.store.audit_event(
                     conn,
@@ -611,18 +597,13 @@ class DataRepository:
                             for i, c in enumerate(checks)
                         ],
                     )
-                conn.execute(
-                    self._insert(_edges)
-                    .values(
-                        source_kind="dataset_version",
-                        source_id=ref,
-                        target_kind="data_validation",
-                        target_id=validation_id,
-                        relation="validated_by",
-                        created_at=now,
-                        properties={"suite": f"{suite.name}@v{suite.version}", "passed": passed},
-                    )
-                    .on_conflict_do_nothing()
+                self._insert_edge(
+                    conn,
+                    ("dataset_version", ref),
+                    ("data_validation", validation_id),
+                    "validated_by",
+                    {"suite": f"{suite.name}@v{suite.version}", "passed": passed},
+                    now,
                 )
                 self.store.audit_event(
                     conn,
@@ -742,35 +723,14 @@ def _fmt_version(version: int | None) -> str:
 
 
 def _to_version(row: Any) -> DatasetVersionRecord:
-    return DatasetVersionRecord(
-        id=row.id,
-        dataset_id=row.dataset_id,
-        dataset_name=row.dataset_name,
-        version=row.version,
-        digest=row.digest,
-        storage=row.storage,
-        num_rows=row.num_rows,
-        num_columns=row.num_columns,
-        num_files=row.num_files,
-        size_bytes=row.size_bytes,
+    return to_record(
+        DatasetVersionRecord,
+        row,
         schema=list(row.schema or []),
-        source=row.source,
-        source_format=row.source_format,
-        description=row.description,
         parents=list(row.parents or []),
         tags=dict(row.tags or {}),
-        profile_digest=row.profile_digest,
-        created_at=row.created_at,
-        created_by=row.created_by,
     )
 
 
 def _to_suite(row: Any) -> SuiteRecord:
-    return SuiteRecord(
-        id=row.id,
-        name=row.name,
-        version=row.version,
-        digest=row.digest,
-        definition=dict(row.definition or {}),
-        created_at=row.created_at,
-    )
+    return to_record(SuiteRecord, row, definition=dict(row.definition or {}))

@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from sqlalchemy import Table, and_, func, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import IntegrityError as SAIntegrityError
@@ -20,9 +19,8 @@ from sqlalchemy.exc import IntegrityError as SAIntegrityError
 from keel._utils import new_id, now_ms
 from keel.errors import InvalidStateError, NotFoundError, near_matches
 from keel.store._engine import store_error, write_connection
-from keel.store._schema import LineageEdgeRow
+from keel.store._repo import Repository, to_record
 from keel.store._schema_features import FeatureDefinitionRow, FeatureMaterializationRow
-from keel.store._sql import SqlMetadataStore
 
 __all__ = [
     "DefinitionRecord",
@@ -34,7 +32,6 @@ __all__ = [
 
 _defs = cast(Table, FeatureDefinitionRow.__table__)
 _mats = cast(Table, FeatureMaterializationRow.__table__)
-_edges = cast(Table, LineageEdgeRow.__table__)
 
 #: Lineage node kind of each definition kind.
 _NODE_KIND = {
@@ -112,18 +109,12 @@ class MaterializationRecord(NewMaterialization):
     created_at: int = 0
 
 
-class FeatureRepository:
+class FeatureRepository(Repository):
     """Feature definitions and materializations in the one metadata store.
 
     Args:
         store: The metadata store to read and write.
     """
-
-    def __init__(self, store: SqlMetadataStore) -> None:
-        self.store = store
-
-    def _insert(self, table: Table) -> Any:
-        return (postgresql.insert if self.store.dialect == "postgresql" else sqlite.insert)(table)
 
     def _read(self) -> Connection:
         try:
@@ -266,19 +257,7 @@ class FeatureRepository:
         now: int,
     ) -> None:
         for source, target, relation, props in edges:
-            conn.execute(
-                self._insert(_edges)
-                .values(
-                    source_kind=source[0],
-                    source_id=source[1],
-                    target_kind=target[0],
-                    target_id=target[1],
-                    relation=relation,
-                    created_at=now,
-                    properties=props,
-                )
-                .on_conflict_do_nothing()
-            )
+            self._insert_edge(conn, source, target, relation, props, now)
 
     # -- materializations -------------------------------------------------------------------
 
@@ -365,13 +344,8 @@ def _concurrent(item: NewDefinition, latest: int) -> InvalidStateError:
 
 
 def _to_definition(row: Any) -> DefinitionRecord:
-    return DefinitionRecord(
-        id=row.id,
-        kind=row.kind,
-        name=row.name,
-        version=row.version,
-        digest=row.digest,
+    return to_record(
+        DefinitionRecord,
+        row,
         spec=dict(row.spec or {}),
-        created_at=row.created_at,
-        created_by=row.created_by,
     )

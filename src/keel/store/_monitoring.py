@@ -15,21 +15,19 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from sqlalchemy import Table, delete, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError as SAIntegrityError
 
 from keel._utils import new_id, now_ms
 from keel.errors import AlreadyExistsError, NotFoundError, near_matches
 from keel.store._engine import write_connection
-from keel.store._schema import LineageEdgeRow
+from keel.store._repo import Repository, to_record
 from keel.store._schema_monitoring import (
     MonitorAlertStateRow,
     MonitorEventRow,
     MonitorResultRow,
     MonitorRow,
 )
-from keel.store._sql import SqlMetadataStore
 
 __all__ = [
     "AlertStateRecord",
@@ -46,7 +44,6 @@ _monitors = cast(Table, MonitorRow.__table__)
 _results = cast(Table, MonitorResultRow.__table__)
 _states = cast(Table, MonitorAlertStateRow.__table__)
 _events = cast(Table, MonitorEventRow.__table__)
-_edges = cast(Table, LineageEdgeRow.__table__)
 
 
 @dataclass(frozen=True)
@@ -151,18 +148,12 @@ class MonitorEventRecord:
     created_at: int
 
 
-class MonitoringRepository:
+class MonitoringRepository(Repository):
     """Monitors and their results in the one metadata store.
 
     Args:
         store: The metadata store to read and write.
     """
-
-    def __init__(self, store: SqlMetadataStore) -> None:
-        self.store = store
-
-    def _insert(self, table: Table) -> Any:
-        return (postgresql.insert if self.store.dialect == "postgresql" else sqlite.insert)(table)
 
     def _edge(
         self,
@@ -172,19 +163,7 @@ class MonitoringRepository:
         relation: str,
         properties: dict[str, Any] | None = None,
     ) -> None:
-        conn.execute(
-            self._insert(_edges)
-            .values(
-                source_kind=source[0],
-                source_id=source[1],
-                target_kind=target[0],
-                target_id=target[1],
-                relation=relation,
-                created_at=now_ms(),
-                properties=properties or {},
-            )
-            .on_conflict_do_nothing()
-        )
+        self._insert_edge(conn, source, target, relation, properties, now_ms())
         self.store.audit_event(
             conn,
             "lineage.add_edge",
@@ -621,38 +600,23 @@ class MonitoringRepository:
 
 
 def _to_monitor(r: Any) -> MonitorRecord:
-    return MonitorRecord(
-        id=r.id,
-        name=r.name,
-        deployment=r.deployment,
-        reference=r.reference,
-        reference_digest=r.reference_digest,
-        baseline_digest=r.baseline_digest,
+    return to_record(
+        MonitorRecord,
+        r,
         window_ms=int(r.window_ms),
-        start_time=r.start_time,
         checks=list(r.checks or []),
         alerts=list(r.alerts or []),
-        description=r.description,
-        created_at=r.created_at,
-        created_by=r.created_by,
-        updated_at=r.updated_at,
     )
 
 
 def _to_result(r: Any) -> MonitorResultRecord:
-    return MonitorResultRecord(
+    return to_record(
+        MonitorResultRecord,
+        r,
         window_start=int(r.window_start),
         window_end=int(r.window_end),
-        status=r.status,
         num_rows=int(r.num_rows),
         num_labeled=int(r.num_labeled),
         metrics=dict(r.metrics or {}),
         checks=list(r.checks or []),
-        report_digest=r.report_digest,
-        details_digest=r.details_digest,
-        labels_seen_at=r.labels_seen_at,
-        id=r.id,
-        monitor_id=r.monitor_id,
-        created_at=r.created_at,
-        updated_at=r.updated_at,
     )

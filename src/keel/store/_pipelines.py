@@ -16,13 +16,13 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, delete, desc, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError as SAIntegrityError
 
 from keel._utils import new_id, now_ms
 from keel.errors import AlreadyExistsError, NotFoundError, near_matches
 from keel.store._engine import write_connection
+from keel.store._repo import Repository, to_record
 from keel.store._schema import LineageEdgeRow, RunRow
 from keel.store._schema_pipelines import (
     PipelineCacheRow,
@@ -30,7 +30,6 @@ from keel.store._schema_pipelines import (
     PipelineScheduleRow,
     PipelineStepRunRow,
 )
-from keel.store._sql import SqlMetadataStore
 
 __all__ = [
     "CacheEntry",
@@ -217,18 +216,12 @@ class ScheduleRecord:
     last_status: str | None
 
 
-class PipelineRepository:
+class PipelineRepository(Repository):
     """Reads and writes pipeline runs, step runs, cache entries and schedules.
 
     Args:
         store: The metadata store to read and write.
     """
-
-    def __init__(self, store: SqlMetadataStore) -> None:
-        self.store = store
-
-    def _insert(self, table: Table) -> Any:
-        return (postgresql.insert if self.store.dialect == "postgresql" else sqlite.insert)(table)
 
     # -- pipeline runs ----------------------------------------------------------------------
 
@@ -734,48 +727,14 @@ class CacheReader:
 
 
 def _to_step(row: Any) -> StepRunRecord:
-    return StepRunRecord(
-        id=row.id,
-        pipeline_run_id=row.pipeline_run_id,
-        name=row.name,
-        function=row.function,
-        position=row.position,
-        status=row.status,
-        code_hash=row.code_hash,
-        cache_key=row.cache_key,
+    return to_record(
+        StepRunRecord,
+        row,
         cache_hit=bool(row.cache_hit),
-        cached_from=row.cached_from,
-        attempts=row.attempts,
-        start_time=row.start_time,
-        end_time=row.end_time,
-        wall_time_s=row.wall_time_s,
-        cpu_time_s=row.cpu_time_s,
-        peak_rss_bytes=row.peak_rss_bytes,
-        hostname=row.hostname,
-        pid=row.pid,
-        tracked_run_id=row.tracked_run_id,
-        error=row.error,
-        traceback=row.traceback,
         inputs=dict(row.inputs or {}),
         outputs=list(row.outputs or []),
     )
 
 
 def _to_schedule(row: Any) -> ScheduleRecord:
-    return ScheduleRecord(
-        id=row.id,
-        name=row.name,
-        pipeline=row.pipeline,
-        target=row.target,
-        working_dir=row.working_dir,
-        cron=row.cron,
-        timezone=row.timezone,
-        params=dict(row.params or {}),
-        executor=row.executor,
-        enabled=bool(row.enabled),
-        created_at=row.created_at,
-        next_run_at=row.next_run_at,
-        last_run_at=row.last_run_at,
-        last_run_id=row.last_run_id,
-        last_status=row.last_status,
-    )
+    return to_record(ScheduleRecord, row, params=dict(row.params or {}), enabled=bool(row.enabled))

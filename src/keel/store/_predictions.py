@@ -12,14 +12,12 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from sqlalchemy import Table, func, select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from keel._utils import new_id, now_ms
 from keel.errors import NotFoundError, near_matches
 from keel.store._engine import write_connection
-from keel.store._schema import LineageEdgeRow
+from keel.store._repo import Repository, to_record
 from keel.store._schema_predictions import LabelSegmentRow, PredictionSegmentRow
-from keel.store._sql import SqlMetadataStore
 
 __all__ = [
     "DeploymentLogSummary",
@@ -32,7 +30,6 @@ __all__ = [
 
 _segments = cast(Table, PredictionSegmentRow.__table__)
 _labels = cast(Table, LabelSegmentRow.__table__)
-_edges = cast(Table, LineageEdgeRow.__table__)
 
 
 @dataclass(frozen=True)
@@ -90,18 +87,12 @@ class DeploymentLogSummary:
     end_time: int
 
 
-class PredictionLogRepository:
+class PredictionLogRepository(Repository):
     """Prediction and label segments in the one metadata store.
 
     Args:
         store: The metadata store to read and write.
     """
-
-    def __init__(self, store: SqlMetadataStore) -> None:
-        self.store = store
-
-    def _insert(self, table: Table) -> Any:
-        return (postgresql.insert if self.store.dialect == "postgresql" else sqlite.insert)(table)
 
     def add_segment(self, new: NewPredictionSegment) -> PredictionSegmentRecord:
         """Record a prediction segment, its audit event and its lineage edge, in one commit."""
@@ -110,18 +101,13 @@ class PredictionLogRepository:
         )
         with write_connection(self.store.engine) as conn:
             conn.execute(_segments.insert().values(**record.__dict__))
-            conn.execute(
-                self._insert(_edges)
-                .values(
-                    source_kind="deployment",
-                    source_id=new.deployment,
-                    target_kind="prediction_batch",
-                    target_id=record.id,
-                    relation="logged",
-                    created_at=record.created_at,
-                    properties={"digest": new.digest, "rows": new.num_rows},
-                )
-                .on_conflict_do_nothing()
+            self._insert_edge(
+                conn,
+                ("deployment", new.deployment),
+                ("prediction_batch", record.id),
+                "logged",
+                {"digest": new.digest, "rows": new.num_rows},
+                record.created_at,
             )
             self.store.audit_event(
                 conn,
@@ -235,18 +221,8 @@ class PredictionLogRepository:
 
 
 def _to_segment(r: Any) -> PredictionSegmentRecord:
-    return PredictionSegmentRecord(
-        deployment=r.deployment,
-        start_time=r.start_time,
-        end_time=r.end_time,
-        num_rows=r.num_rows,
-        num_errors=r.num_errors,
-        digest=r.digest,
-        size_bytes=r.size_bytes,
+    return to_record(
+        PredictionSegmentRecord,
+        r,
         columns=list(r.columns or []),
-        model_name=r.model_name,
-        model_version=r.model_version,
-        id=r.id,
-        created_at=r.created_at,
-        created_by=r.created_by,
     )

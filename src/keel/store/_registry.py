@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from typing import Any, Final, cast
 
 from sqlalchemy import Table, delete, func, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import IntegrityError as SAIntegrityError
@@ -33,7 +32,8 @@ from keel.errors import (
     near_matches,
 )
 from keel.store._engine import store_error, write_connection
-from keel.store._schema import LineageEdgeRow, RunRow
+from keel.store._repo import Repository, to_record
+from keel.store._schema import RunRow
 from keel.store._schema_registry import (
     ModelAliasEventRow,
     ModelAliasRow,
@@ -45,7 +45,6 @@ from keel.store._schema_registry import (
     ModelVersionRow,
     RegisteredModelRow,
 )
-from keel.store._sql import SqlMetadataStore
 
 __all__ = [
     "ANY_VERSION",
@@ -70,7 +69,6 @@ _gates = cast(Table, ModelGateRow.__table__)
 _results = cast(Table, ModelGateResultRow.__table__)
 _approvals = cast(Table, ModelApprovalRow.__table__)
 _promotions = cast(Table, ModelPromotionRow.__table__)
-_edges = cast(Table, LineageEdgeRow.__table__)
 _runs = cast(Table, RunRow.__table__)
 
 
@@ -240,18 +238,12 @@ def _metric_value(value: float | None) -> float | None:
     return None if math.isnan(v) else v
 
 
-class RegistryRepository:
+class RegistryRepository(Repository):
     """Registered models, versions, aliases, gates, approvals and promotions in the store.
 
     Args:
         store: The metadata store to read and write.
     """
-
-    def __init__(self, store: SqlMetadataStore) -> None:
-        self.store = store
-
-    def _insert(self, table: Table) -> Any:
-        return (postgresql.insert if self.store.dialect == "postgresql" else sqlite.insert)(table)
 
     # -- registered models ------------------------------------------------------------------
 
@@ -469,18 +461,13 @@ class RegistryRepository:
                     ],
                 )
             ref = f"{new.model_name}/{number}"
-            conn.execute(
-                self._insert(_edges)
-                .values(
-                    source_kind="run",
-                    source_id=new.run_id,
-                    target_kind="model_version",
-                    target_id=ref,
-                    relation="output",
-                    created_at=now,
-                    properties={"role": "model", "artifact_path": new.artifact_path},
-                )
-                .on_conflict_do_nothing()
+            self._insert_edge(
+                conn,
+                ("run", new.run_id),
+                ("model_version", ref),
+                "output",
+                {"role": "model", "artifact_path": new.artifact_path},
+                now,
             )
             self.store.audit_event(
                 conn,
@@ -1248,20 +1235,10 @@ def _to_model(row: Any, aliases: dict[str, int]) -> RegisteredModelRecord:
 def _to_version(
     row: Any, metrics: dict[str, float], sources: dict[str, str], aliases: list[str]
 ) -> ModelVersionRecord:
-    return ModelVersionRecord(
-        id=row.id,
-        model_id=row.model_id,
-        model_name=row.model_name,
-        version=row.version,
-        run_id=row.run_id,
-        artifact_path=row.artifact_path,
-        flavor=row.flavor,
-        serialization=row.serialization,
-        manifest_digest=row.manifest_digest,
+    return to_record(
+        ModelVersionRecord,
+        row,
         signature=dict(row.signature) if row.signature else None,
-        description=row.description,
-        created_at=row.created_at,
-        created_by=row.created_by,
         metrics=metrics,
         metric_sources=sources,
         aliases=aliases,
@@ -1269,16 +1246,7 @@ def _to_version(
 
 
 def _to_gate(row: Any, name: str) -> GateRecord:
-    return GateRecord(
-        id=row.id,
-        model_name=name,
-        alias=row.alias,
-        name=row.name,
-        kind=row.kind,
-        spec=dict(row.spec or {}),
-        created_at=row.created_at,
-        created_by=row.created_by,
-    )
+    return to_record(GateRecord, row, model_name=name, spec=dict(row.spec or {}))
 
 
 def _to_result(row: Any, name: str, version: int) -> GateResultRecord:

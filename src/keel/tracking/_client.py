@@ -20,7 +20,7 @@ from keel.artifacts import (
     normalize_artifact_path,
     open_artifact_store,
 )
-from keel.config import Settings, get_settings, require_embedded
+from keel.config import Settings, get_settings
 from keel.errors import InvalidArgumentError, NotFoundError
 from keel.store import (
     ArtifactEntry,
@@ -30,8 +30,8 @@ from keel.store import (
     Run,
     RunInfo,
     RunStatus,
-    SqlMetadataStore,
 )
+from keel.store._rest import is_remote_uri, open_metadata_store, remote_artifact_store
 from keel.tracking._buffer import MetricBuffer
 from keel.tracking._environment import git_info, package_snapshot, process_identity, source_file
 
@@ -91,8 +91,9 @@ class TrackingClient:
 
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or get_settings()
-        require_embedded(self.settings, "tracking")
-        self.store = SqlMetadataStore(self.settings.store_uri, actor=self.settings.user)
+        #: Whether the stores are a remote ``keel server``'s (``KEEL_TRACKING_URI=http...``).
+        self.remote = is_remote_uri(self.settings.tracking_uri)
+        self.store = open_metadata_store(self.settings)
         self._artifacts: ArtifactStore | None = None
         self.buffer = MetricBuffer(
             self.store, self.settings.flush_interval, self.settings.flush_size
@@ -104,6 +105,8 @@ class TrackingClient:
     @property
     def artifacts(self) -> ArtifactStore:
         """The artifact store, opened on first use."""
+        if self._artifacts is None and self.remote:
+            self._artifacts = remote_artifact_store(self.store)
         if self._artifacts is None:
             self._artifacts = open_artifact_store(
                 self.settings.artifact_uri, s3_endpoint_url=self.settings.s3_endpoint_url
@@ -429,7 +432,8 @@ def _after_fork_in_child() -> None:
     global _client
     if _client is not None:
         _client.buffer.discard_after_fork()
-        _client.store.engine.dispose(close=False)
+        if not _client.remote:  # a remote store opens a new connection pool per process
+            _client.store.engine.dispose(close=False)
     _client = None
 
 

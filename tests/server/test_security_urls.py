@@ -31,6 +31,9 @@ METADATA_URLS = [
     "http://100.100.100.200/",
     "http://[fd00:ec2::254]/",
     "http://0.0.0.0:8080/",
+    # Regression: IPv4 embedded in IPv6 by NAT64 and the IPv4-compatible form got through.
+    "http://[64:ff9b::a9fe:a9fe]/",
+    "http://[::a9fe:a9fe]/",
 ]
 
 

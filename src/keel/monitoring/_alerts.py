@@ -52,6 +52,7 @@ _BLOCKED_NETWORKS = [
         "255.255.255.255/32",
     )
 ]
+_NAT64_PREFIX = ipaddress.IPv6Address("64:ff9b::").packed[:12]
 _BLOCKED_NAMES = frozenset(
     {
         "metadata",
@@ -256,6 +257,14 @@ def _redact(url: str) -> str:
 def _blocked(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     if isinstance(ip, ipaddress.IPv6Address):
         mapped = ip.ipv4_mapped or ip.sixtofour
+        packed = ip.packed
+        # IPv4 embedded in IPv6 by NAT64 (64:ff9b::/96) or the old IPv4-compatible form (::/96)
+        # reaches the same IPv4 host: check the embedded address too.
+        embedded = ipaddress.IPv4Address(packed[12:])
+        if mapped is None and packed[:12] == _NAT64_PREFIX:
+            mapped = embedded
+        elif mapped is None and packed[:12] == bytes(12) and int(embedded) > 1:  # not :: or ::1
+            mapped = embedded
         if mapped is not None and _blocked(mapped):
             return True
     return any(ip in net for net in _BLOCKED_NETWORKS if net.version == ip.version)

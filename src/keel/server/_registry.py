@@ -16,7 +16,7 @@ from fastapi import Path as PathParam
 from fastapi import Query
 from pydantic import BaseModel, Field
 
-from keel.errors import InvalidArgumentError, ValidationFailedError
+from keel.errors import ValidationFailedError
 from keel.governance import DEFAULT_PROJECT, require_role
 from keel.registry._uri import validate_model_name
 from keel.server._context import Ctx, KeelRouter, requires
@@ -179,11 +179,9 @@ def create_version(
         project = body.project
     ctx.authorize(project, "model", name)
     ctx.authorize(ctx.run_project(body.run_id), "run", body.run_id, action="runs.read")
-    if not ctx.state.artifacts.exists(body.manifest_digest):
-        raise InvalidArgumentError(
-            f"Manifest blob {body.manifest_digest!r} is not uploaded; log the model's files first.",
-            details={"digest": body.manifest_digest},
-        )
+    from keel.server._blobs import require_reference
+
+    require_reference(ctx, body.manifest_digest, "The model manifest")
     fields = body.model_dump()
     fields.pop("project")
     rec = _repo(ctx).create_version(

@@ -201,11 +201,10 @@ def create_run(body: RunIn, ctx: Annotated[Ctx, requires("runs.write")]) -> dict
     ctx.authorize(ctx.experiment_project(body.experiment_id), "experiment", body.experiment_id)
     if body.parent_run_id is not None:
         ctx.authorize(ctx.run_project(body.parent_run_id), "run", body.parent_run_id)
-    if body.environment_digest and not ctx.state.artifacts.exists(body.environment_digest):
-        raise InvalidArgumentError(
-            f"environment_digest {body.environment_digest!r} is not in the artifact store; "
-            "upload it first (PUT /api/v1/blobs/{digest}).",
-        )
+    if body.environment_digest:
+        from keel.server._blobs import require_reference  # _blobs imports this module
+
+        require_reference(ctx, body.environment_digest, "environment_digest")
     info = ctx.store.create_run(NewRun(user=ctx.principal.name, **body.model_dump()))
     return _info(info)
 
@@ -341,12 +340,20 @@ def list_artifacts(
 def add_artifacts(
     run_id: str, body: ArtifactsIn, ctx: Annotated[Ctx, requires("artifacts.write", on="run")]
 ) -> dict[str, Any]:
-    """Record files in a run's namespace; their blobs must be uploaded already."""
+    """Record files in a run's namespace; their blobs must be uploaded already, by the caller.
+
+    Naming a digest is not enough: the caller must be able to read the blob already or have
+    sent its bytes (see :func:`keel.server._blobs.may_reference`), so a known digest cannot be
+    used to copy someone else's file into a run one can read.
+    """
+    from keel.server._blobs import require_reference  # _blobs imports this module
+
     entries = []
     for e in body.entries:
         path = safe_artifact_path(e.path)
         if not path:
             raise InvalidArgumentError(f"Artifact path {e.path!r} names no file.")
+        require_reference(ctx, e.digest, repr(e.path))
         try:
             size = ctx.state.artifacts.size(e.digest)
         except NotFoundError as exc:

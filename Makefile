@@ -6,14 +6,14 @@ STAMP_RUN := $(VENV)/.stamp-run
 STAMP_DEV := $(VENV)/.stamp-dev
 STAMP_CHROMIUM := $(VENV)/.stamp-chromium
 
-.PHONY: quickstart test lint bench clean
+.PHONY: quickstart test lint bench docs clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
 $(STAMP_RUN): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e '.[sklearn]'
+	$(BIN)/pip install -q -e '.[sklearn,serving,ui]'
 	touch $@
 
 $(STAMP_DEV): pyproject.toml | $(BIN)/python
@@ -42,6 +42,9 @@ test: lint $(STAMP_CHROMIUM)
 
 bench: $(STAMP_RUN)
 	bash bench/run.sh
+
+docs: $(STAMP_DEV)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 clean:
 	rm -rf $(VENV) .bench .pytest_cache .mypy_cache .ruff_cache

@@ -21,8 +21,10 @@ $(STAMP_DEV): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q torch==2.13.0
 	touch $@ $(STAMP_RUN)
 
+# The store is left in ./keel-quickstart for exploring (`export KEEL_HOME=keel-quickstart`).
 quickstart: $(STAMP_RUN)
-	$(BIN)/keel quickstart
+	rm -rf keel-quickstart
+	$(BIN)/keel quickstart --keep keel-quickstart
 
 lint: $(STAMP_DEV)
 	$(BIN)/ruff check src tests bench

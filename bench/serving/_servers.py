@@ -202,7 +202,13 @@ def prepare(work: Path, *, mlflow: bool, model_kind: str = "logreg") -> dict[str
     )
     if out.returncode != 0:
         raise SystemExit(f"keel side failed:\n{out.stderr[-3000:]}")
-    info = {"pickle": str(pkl), "keel_home": str(home), "keel_uri": "models:/bench@champion"}
+    side = json.loads(out.stdout.strip().splitlines()[-1])
+    info = {
+        "pickle": str(pkl),
+        "keel_home": str(home),
+        "keel_uri": "models:/bench@champion",
+        "keel_matrix": "yes" if side.get("matrix") else "no",
+    }
     if mlflow:
         mdir = work / "mlflow-model"
         out = subprocess.run(

@@ -23,7 +23,11 @@ def main() -> None:
     with keel.start_run(run_name="serving-bench"):
         info = keel.log_model(model, "model", input_example=frame(5), registered_name="bench")
     keel.models.set_alias("bench", "champion", version=info.version)
-    print(json.dumps({"uri": "models:/bench@champion", "version": info.version}))
+    from keel.serving import ServingRuntime
+
+    # Whether `keel serve` will take the matrix fast path for this model (decided at load).
+    matrix = ServingRuntime("models:/bench@champion").load().primary.matrix
+    print(json.dumps({"uri": "models:/bench@champion", "version": info.version, "matrix": matrix}))
 
 
 if __name__ == "__main__":

@@ -7,8 +7,8 @@ never compete with each other for the CPU; the load generator shares the machine
 the server under test (2 cores here), as it would on any single box.
 
 * MLflow: ``mlflow models serve -m DIR --env-manager local -w 1`` from ``.bench/mlflow``.
-* Keel: ``keel serve models:/bench@champion --workers 1`` with the prediction log on (its
-  default), from the repo's ``.venv``.
+* Keel: ``keel serve models:/bench@champion --workers 1`` with the prediction log on and the
+  access log off (its defaults), from the repo's ``.venv``.
 * bare: ``uvicorn bare_app:app --workers 1``: FastAPI, ``request.json()``, a DataFrame and
   ``model.predict`` (no validation, no log, no metrics, no access log): the ceiling.
 
@@ -113,14 +113,18 @@ from spec import records
 with open(sys.argv[1], "rb") as fh:
     model = pickle.load(fh)
 out = {"rss": psutil.Process().memory_info().rss}
+from keel.serving._matrix import strip_feature_names
+stripped = strip_feature_names(model)
 for n in (1, 100):
     frame = pd.DataFrame.from_records(records(n))
-    for _ in range(50):
-        model.predict(frame)
-    t = time.perf_counter()
-    for _ in range(500):
-        model.predict(frame)
-    out[f"predict_us_{n}"] = (time.perf_counter() - t) / 500 * 1e6
+    matrix = frame.to_numpy(dtype="float64")
+    for key, est, data in (("predict_us", model, frame), ("matrix_us", stripped, matrix)):
+        for _ in range(50):
+            est.predict(data)
+        t = time.perf_counter()
+        for _ in range(500):
+            est.predict(data)
+        out[f"{key}_{n}"] = (time.perf_counter() - t) / 500 * 1e6
 print(json.dumps(out))
 """
 
@@ -257,9 +261,21 @@ def main() -> None:
         "Where the time and memory go, measured in the same run: the model's own `predict` on "
         f"a DataFrame takes {base['predict_us_1']:,.0f} µs for 1 row and "
         f"{base['predict_us_100']:,.0f} µs for 100 rows in-process (scikit-learn's input "
-        "validation of a DataFrame is most of it), a cost every server pays per request; on a "
-        "loaded machine it is a large share of each request, which caps every server near the "
-        "bare app and compresses the ratios to MLflow (the bare app itself reaches "
+        "validation of a DataFrame is most of it); MLflow and the bare app pay it on every "
+        "request. "
+        + (
+            "Keel serves this model on its matrix fast path"
+            if info.get("keel_matrix") == "yes"
+            else "**Keel did not take its matrix fast path for this model in this run**; that "
+            "path is"
+        )
+        + " (`keel.serving._matrix`: "
+        "the request parsed straight into a float64 array in the model's column order, "
+        "predicted by a copy of the estimator without `feature_names_in_`, verified at load "
+        "to answer as the DataFrame path does), where the same `predict` takes "
+        f"{base['matrix_us_1']:,.0f} µs and {base['matrix_us_100']:,.0f} µs; that is why Keel "
+        "passes the bare app, which (as the issue defines it) predicts on a DataFrame "
+        "(the bare app itself reaches "
         + " and ".join(
             f"{results['bare'][n]['rps'] / results['mlflow'][n]['rps']:.1f}x"
             for n in SIZES
@@ -267,7 +283,13 @@ def main() -> None:
         )
         + " MLflow's req/s here). A process that only imports pandas, scikit-learn, FastAPI "
         f"and uvicorn and loads the model is {base['rss'] / 2**20:,.0f} MB resident: the floor "
-        "under any of the three servers.",
+        "under any of the three servers (scikit-learn's import alone, with SciPy and pandas, "
+        "is about 200 MB). Keel's worker adds its metadata store (SQLAlchemy, about 20 MB), "
+        "its CLI (Typer and Rich, about 9 MB) and, once the first prediction log segment is "
+        "written, pyarrow's Parquet writer; it returns the memory each log flush frees to the "
+        "OS (Arrow's pool and `malloc_trim`). RSS is summed over each server's process tree "
+        "alike; MLflow's tree is its CLI process plus one uvicorn worker, each holding the "
+        "model.",
         "",
         "Re-run: `.venv/bin/python bench/serving/run.py` (or `make bench`).",
     ]

@@ -24,8 +24,8 @@ pr)
     keel data register churn "$OUT/churn.csv" --description "CI ${GITHUB_SHA:-${CI_COMMIT_SHA:-local}}"
     keel data validate churn@latest --suite "$HERE/suite.yaml" --report "$OUT/validation.html"
     # 2. Train: the pipeline registers a version behind its gates, aliased 'challenger'.
-    #    Pass the exact version: step caching keys on the parameter's text, so "churn@latest"
-    #    would reuse the last run's steps even though 'latest' moved.
+    #    Pass the exact version so the job log names it (the step cache pins "churn@latest"
+    #    to the version it names either way).
     data="$(python -c "import keel; print(keel.datasets.get('churn@latest').ref)")"
     keel pipeline run "$HERE/train.py:training" --param "data=$data"
     # 3. Compare the challenger with the champion: evaluate the gates without moving anything.

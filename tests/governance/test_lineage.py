@@ -176,3 +176,31 @@ def test_lineage_command(tmp_path: Path) -> None:
     out = runner.invoke(app, ["lineage", "nokind"])
     assert out.exit_code == 1
     assert "needs a kind" in out.output
+
+
+@pytest.mark.usefixtures("gov_env")
+def test_reads_take_the_stores_to_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from keel.governance import audit_log, compliance_report, cost, verify_audit
+    from keel.tracking import get_client
+    from tests.conftest import _reset_keel
+
+    world = build(tmp_path)
+    client = get_client()
+    store, artifacts = client.store, client.artifacts
+    # The process now points at another, empty home; the given stores are still read.
+    monkeypatch.setenv("KEEL_STORE_URI", f"sqlite:///{tmp_path / 'elsewhere.db'}")
+    monkeypatch.setenv("KEEL_ARTIFACT_URI", str(tmp_path / "elsewhere-artifacts"))
+    _reset_keel()
+    pid = world.prediction_ids[3]
+    graph = lineage(f"prediction:{pid}", "upstream", store=store, artifacts=artifacts)
+    assert graph.node("dataset_version", world.dataset_ref)
+    ref = f"models:/churn/{world.model_version}"
+    run_prefix = world.pipeline_run_id[:8]
+    assert lineage(f"run:{run_prefix}", store=store).root.id == world.pipeline_run_id
+    card = compliance_report("churn", world.model_version, store=store, artifacts=artifacts)
+    assert card.title == f"Compliance report: churn v{world.model_version}"
+    assert cost(by="experiment", since=None, store=store).total.runs > 0
+    assert audit_log(action="model_version.create", store=store)
+    assert verify_audit(store=store).ok
+    with pytest.raises(NotFoundError):
+        lineage(ref)  # the process's own store knows nothing of it

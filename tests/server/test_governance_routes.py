@@ -25,7 +25,6 @@ from keel.errors import (
     PayloadTooLargeError,
     PermissionDeniedError,
     RateLimitedError,
-    StoreUnavailableError,
     UnauthenticatedError,
     UnsupportedMediaTypeError,
 )
@@ -48,8 +47,6 @@ MODEL = "gov-model"
 @pytest.fixture(scope="module")
 def gov_world(
     keel_server: KeelServer,
-    server_process_env: KeelServer,
-    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[dict[str, Any]]:
     store = SqlMetadataStore(keel_server.settings.store_uri, actor="setup")
     gov = Governance(store)
@@ -192,7 +189,7 @@ def test_online_features_bad_requests(keel_server: KeelServer, gov_world: Any) -
         )
 
 
-def test_governance_reads_refuse_another_process_store(
+def test_governance_reads_use_the_servers_store_not_the_process(
     keel_server: KeelServer, gov_world: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     from tests.conftest import _reset_keel
@@ -200,8 +197,11 @@ def test_governance_reads_refuse_another_process_store(
     monkeypatch.setenv("KEEL_HOME", str(tmp_path / "elsewhere"))
     _reset_keel()
     try:
-        with pytest.raises(StoreUnavailableError, match="not this server's store"):
-            remote_lineage(f"models:/{MODEL}/1", settings=as_user(keel_server, "root"))
+        root = as_user(keel_server, "root")
+        graph = remote_lineage(f"models:/{MODEL}/1", settings=root)
+        assert f"run:{gov_world['run_id']}" in {n.key for n in graph.nodes}
+        assert MODEL in remote_compliance_report(MODEL, 1, format="md", settings=root)
+        assert remote_verify_audit(settings=root).ok
     finally:
         monkeypatch.setenv("KEEL_HOME", str(keel_server.settings.home))
         _reset_keel()

@@ -343,7 +343,6 @@ def api_routes(app: Any) -> list[tuple[str, str, APIRoute]]:
 def world(
     keel_server: KeelServer,
     server_process_env: KeelServer,
-    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[World]:
     materialize_demo_view(keel_server)
     store = SqlMetadataStore(keel_server.settings.store_uri, actor="setup")

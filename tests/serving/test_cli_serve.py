@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -58,3 +59,19 @@ def test_keel_serve_process_flushes_its_log_on_sigterm(models: Models, keel_home
             proc.wait()
     table = km.read_predictions("churn-cli")
     assert sorted(table.column("prediction_id").to_pylist()) == sorted(ids)
+
+
+@pytest.mark.parametrize(("flag", "expected"), [([], False), (["--access-log"], True)])
+def test_access_log_is_off_unless_asked(
+    monkeypatch: pytest.MonkeyPatch, flag: list[str], expected: bool
+) -> None:
+    from typer.testing import CliRunner
+
+    import keel.serving
+    from keel.cli import app
+
+    calls: list[dict[str, Any]] = []
+    monkeypatch.setattr(keel.serving, "serve", lambda target, **kw: calls.append(kw))
+    result = CliRunner().invoke(app, ["serve", "models:/m@champion", *flag])
+    assert result.exit_code == 0, result.output
+    assert calls[0]["access_log"] is expected

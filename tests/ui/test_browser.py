@@ -82,6 +82,23 @@ def test_every_page_opens_without_console_errors(tab: Tab, ui_server: UiServer) 
     assert len(list(tab.shots.glob("page-*.png"))) == len(pages(ui_server))
 
 
+def test_monitor_and_deployment_charts_show(tab: Tab) -> None:
+    page = tab.page
+    page.goto("/monitors/churn-prod")
+    figure = page.locator("figure", has_text="amount: reference vs current")
+    assert figure.locator('svg.chart g[data-series="reference"]').count() == 1
+    assert figure.locator('svg.chart g[data-series="current"]').count() == 1
+    assert figure.locator("svg.chart").is_visible()
+    tab.shot("monitor-features")
+    page.get_by_role("link", name="churn-prod", exact=True).first.click()
+    page.wait_for_url(re.compile(r"/deployments/churn-prod$"))
+    for title in ("Requests and errors", "Error rate", "Latency (ms)"):
+        chart = page.locator("svg.chart", has=page.locator(f'text="{title}"'))
+        assert chart.count() == 1, title
+        assert chart.is_visible(), title
+    tab.shot("deployment-traffic")
+
+
 def test_click_from_a_run_to_its_model_to_its_lineage_to_its_dataset(
     tab: Tab, ui_server: UiServer
 ) -> None:

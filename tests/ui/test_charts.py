@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from keel.ui._charts import GraphBox, bar_chart, graph_svg, line_chart
+from keel.ui._charts import GraphBox, bar_chart, compare_chart, graph_svg, line_chart
 from keel.ui._ops import dag_depths
 
 
@@ -62,3 +62,24 @@ def test_dag_depths_follow_the_longest_path() -> None:
         {"name": "d", "upstream": [], "after": ["c"]},
     ]
     assert dag_depths(dag) == {"a": 0, "b": 1, "c": 2, "d": 3}
+
+
+def test_compare_chart_draws_each_series_with_a_legend_and_escapes() -> None:
+    svg = str(
+        compare_chart(
+            ["0 to 1", "1 to <2>"],
+            {"reference": [0.25, 0.75], "current": [math.nan, 1.0]},
+            title="x & y",
+            axis=("0", "2"),
+        )
+    )
+    assert "<title>x &amp; y</title>" in svg
+    assert 'data-series="reference"' in svg
+    assert 'data-series="current"' in svg
+    assert "1 to &lt;2&gt;" in svg
+    assert "current 0 to 1: 0.0%" in svg  # NaN drawn as an empty bar
+    assert "reference 1 to &lt;2&gt;: 75.0%" in svg
+    assert svg.count("<rect ") == 4 + 2  # two bars per series, two legend swatches
+    empty = str(compare_chart([], {"reference": [], "current": []}, title="nothing"))
+    assert empty.startswith("<svg")
+    assert empty.endswith("</svg>")

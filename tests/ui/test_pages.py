@@ -318,6 +318,54 @@ def test_monitor_charts_drift_over_time_and_lists_alerts(ui_server: UiServer) ->
         assert 'href="/models/churn/versions/1">version 1</a>' in deployment
 
 
+def _svg(html: str, title: str) -> str:
+    """The SVG chart titled ``title`` in a page."""
+    at = html.index(f"<title>{title}</title>")
+    return html[html.rindex("<svg", 0, at) : html.index("</svg>", at)]
+
+
+def test_monitor_draws_reference_vs_current_per_feature(ui_server: UiServer) -> None:
+    with ui_server.client() as http:
+        html = http.get("/monitors/churn-prod").text
+    assert '<h2 id="reference-vs-current">Reference vs current</h2>' in html
+    for feature in ("amount", "age"):
+        chart = _svg(html, f"{feature}: reference vs current")
+        assert 'data-series="reference"' in chart
+        assert 'data-series="current"' in chart
+        assert chart.count("<rect ") > 4  # bins on both sides, plus the legend
+    # The latest window drifted on amount: it is charted first and says so.
+    assert html.index("amount: reference vs current") < html.index("age: reference vs current")
+    assert re.search(r"<figcaption>amount: \w+ score [\d.e-]+, drifted</figcaption>", html)
+    assert "<p>Latest window from 2026-03-01 04:00:00" in html
+    # Each window links to its own charts; the first hour did not drift.
+    links = re.findall(r'href="(/monitors/churn-prod\?window=\w+)#reference-vs-current"', html)
+    assert len(links) == 5
+    with ui_server.client() as http:
+        first = http.get(links[-1]).text
+        missing = http.get("/monitors/churn-prod?window=nope")
+    assert "<p>Window from 2026-03-01 00:00:00" in first
+    assert re.search(r"<figcaption>amount: \w+ score [\d.e-]+, no drift</figcaption>", first)
+    assert missing.status_code == 404
+    assert "no window &#39;nope&#39;" in missing.text
+
+
+def test_deployment_charts_requests_errors_and_latency(ui_server: UiServer) -> None:
+    with ui_server.client() as http:
+        html = http.get("/deployments/churn-prod").text
+    assert "<h2>Traffic</h2>" in html
+    assert "1000 predictions logged and 0 errors" in html
+    counts = _svg(html, "Requests and errors")
+    assert 'data-series="requests"' in counts
+    assert 'data-series="errors"' in counts
+    assert "<title>Error rate</title>" in html
+    latency = _svg(html, "Latency (ms)")
+    assert 'data-series="p50"' in latency
+    assert 'data-series="p95"' in latency
+    assert "Latency was not logged" not in html
+    # The drift alert fired in hour 3 and the last window still drifts.
+    assert '<span class="status failed">alert firing</span> on data_drift' in html
+
+
 def test_the_pages_mount_in_keel_server(ui_server: UiServer) -> None:
     """The mount call the team server uses; its guard refuses form posts, ui.js posts JSON."""
     from keel.config import get_settings
@@ -327,7 +375,7 @@ def test_the_pages_mount_in_keel_server(ui_server: UiServer) -> None:
     from .conftest import cookie_principal, serving
 
     settings = get_settings()
-    app = create_app(settings)
+    app = create_app(settings, ui=False)  # the server's own UI signs in with sessions
     app.include_router(create_ui_router(settings, principal=cookie_principal))
     f = ui_server.filled
     page = f"/models/{f.model}/versions/{f.version}"

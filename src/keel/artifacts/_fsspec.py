@@ -6,6 +6,7 @@ import contextlib
 import hashlib
 import re
 import time
+import uuid
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -19,9 +20,15 @@ from keel.artifacts.base import (
     check_digest,
     sha256_file,
 )
-from keel.errors import IntegrityError, MissingDependencyError, StoreUnavailableError
+from keel.errors import (
+    IntegrityError,
+    InvalidArgumentError,
+    MissingDependencyError,
+    StoreUnavailableError,
+)
 
 _DIGEST = re.compile(r"^[0-9a-f]{64}$")
+_TRASH_NAME = re.compile(r"^[0-9a-f]{64}\.[0-9a-f]{12}$")
 
 #: Bytes fetched per ranged GET while streaming a blob out: reads stay in bounded memory.
 READ_BLOCK = 4 * CHUNK
@@ -46,6 +53,33 @@ class FsspecArtifactStore(ArtifactStore):
 
     def _key(self, digest: str) -> str:
         return f"{self.base}/{blob_key(digest)}"
+
+    def _trash_key(self, name: str) -> str:
+        if not _TRASH_NAME.match(name):
+            raise InvalidArgumentError(f"{name!r} is not a trash entry ('<digest>.<id>').")
+        return f"{self.base}/gc-trash/{name}"
+
+    def _restore(self, digest: str) -> bool:
+        """Copy a trashed blob back in place; ``False`` if it is not in the trash.
+
+        A copy is atomic on an object store: either the whole object appears, or (the trash
+        entry was purged meanwhile) nothing does and the next entry, if any, is tried.
+        """
+        if not self.uses_trash:
+            return False
+        try:
+            found = self._guard(
+                lambda: self.fs.find(f"{self.base}/gc-trash", prefix=check_digest(digest))
+            )
+        except FileNotFoundError:
+            return False
+        for entry in sorted(found, reverse=True):
+            try:
+                self._guard(lambda entry=entry: self.fs.copy(entry, self._key(digest)))
+            except FileNotFoundError:
+                continue
+            return True
+        return False
 
     def put_file(self, path: Path) -> tuple[str, int]:
         """Hash the file, then upload it unless the blob exists.
@@ -111,7 +145,9 @@ class FsspecArtifactStore(ArtifactStore):
         try:
             info = self._guard(lambda: self.fs.info(key))
         except FileNotFoundError:
-            return False
+            # Collected a moment ago: a blob in the trash is brought back (fresh), so a writer
+            # relying on it never commits a dangling reference.
+            return self._restore(digest)
         if info.get("type") == "directory":
             return False
         modified = _modified(info)
@@ -126,6 +162,14 @@ class FsspecArtifactStore(ArtifactStore):
         """Give the object a new modification time (a no-op where the filesystem has none)."""
 
     def _open_raw(self, digest: str) -> BinaryIO:
+        try:
+            return self._open_main(digest)
+        except FileNotFoundError:
+            if not self._restore(digest):
+                raise
+        return self._open_main(digest)
+
+    def _open_main(self, digest: str) -> BinaryIO:
         # Stream in ranged reads rather than fetching the whole object into memory.
         try:
             f = self.fs.open(
@@ -154,10 +198,13 @@ class FsspecArtifactStore(ArtifactStore):
         Raises:
             NotFoundError: The blob is not stored.
         """
-        try:
-            return int(self._guard(lambda: self.fs.size(self._key(digest))))
-        except FileNotFoundError as exc:
-            raise self._missing(digest) from exc
+        for attempt in range(2):
+            try:
+                return int(self._guard(lambda: self.fs.size(self._key(digest))))
+            except FileNotFoundError as exc:
+                if attempt or not self._restore(digest):
+                    raise self._missing(digest) from exc
+        raise self._missing(digest)  # pragma: no cover
 
     def iter_blobs(self) -> Iterator[BlobInfo]:
         """List ``sha256/`` and yield each blob with its size and modification time."""
@@ -178,10 +225,13 @@ class FsspecArtifactStore(ArtifactStore):
     def collect(self, digest: str, *, older_than: float) -> int | None:
         """Delete the object unless it was written or seen at or after ``older_than``.
 
-        The object's time is read again (one HEAD) right before the DELETE. Object stores have
-        no atomic rename, so a writer that refreshes the same old, unreferenced blob in the
-        round trip between the two requests can still lose it; that window is milliseconds
-        against a grace period of hours.
+        The object's time is read again (one HEAD) right before it is removed. Where
+        :attr:`uses_trash` is set (S3), the object is moved to ``gc-trash/`` (copy, then
+        delete) and ``0`` is returned: object stores have no atomic rename, so a writer may
+        find the blob present in the round trip between the HEAD and the DELETE and commit a
+        reference to it. Every read and :meth:`exists` that misses a blob restores it from the
+        trash, and :meth:`purge_trash` frees it only after a grace period in the trash, once
+        the collector has checked again that nothing references it.
         """
         key = self._key(check_digest(digest))
         try:
@@ -191,8 +241,68 @@ class FsspecArtifactStore(ArtifactStore):
         modified = _modified(info)
         if modified is None or modified >= older_than:
             return None
+        if not self.uses_trash:
+            self.delete(digest)
+            return int(info.get("size") or 0)
+        # A unique entry per move: purging or restoring one entry never removes another
+        # collector's move of the same blob.
+        trash = self._trash_key(f"{digest}.{uuid.uuid4().hex[:12]}")
+        try:
+            self._guard(lambda: self.fs.copy(key, trash))
+        except FileNotFoundError:  # moved or deleted by another collector meanwhile
+            return None
         self.delete(digest)
+        return 0
+
+    def iter_trash(self) -> Iterator[BlobInfo]:
+        """List ``gc-trash/``: each entry (``<digest>.<id>``) with the time it was moved there."""
+        if not self.uses_trash:
+            return
+        try:
+            found = self._guard(lambda: self.fs.find(f"{self.base}/gc-trash", detail=True))
+        except FileNotFoundError:
+            return
+        for key in sorted(found):
+            info = found[key]
+            name = key.rsplit("/", 1)[-1]
+            if info.get("type") == "directory" or not _TRASH_NAME.match(name):
+                continue
+            modified = _modified(info)
+            if modified is None:
+                raise self._unavailable(OSError(f"no modification time listed for {key!r}"))
+            yield BlobInfo(name, int(info.get("size") or 0), modified)
+
+    def purge_trash(self, name: str, *, older_than: float) -> int | None:
+        """Delete the trash entry if it was moved there by ``older_than``; return its size.
+
+        A writer's :meth:`exists` racing with the DELETE either copies the entry back first
+        (the blob is in place again) or finds it gone and uploads the blob again.
+        """
+        trash = self._trash_key(name)
+        try:
+            info = self._guard(lambda: self.fs.info(trash))
+        except FileNotFoundError:
+            return None
+        modified = _modified(info)
+        if modified is None or modified > older_than:
+            return None
+        try:
+            self._guard(lambda: self.fs.rm_file(trash))
+        except FileNotFoundError:  # purged by another collector
+            return None
         return int(info.get("size") or 0)
+
+    def restore_trash(self, name: str) -> bool:
+        """Copy the trash entry back in place (a fresh blob), then drop the entry."""
+        trash = self._trash_key(name)
+        digest = name.split(".", 1)[0]
+        try:
+            self._guard(lambda: self.fs.copy(trash, self._key(digest)))
+        except FileNotFoundError:
+            return False
+        with contextlib.suppress(FileNotFoundError):
+            self._guard(lambda: self.fs.rm_file(trash))
+        return True
 
     def iter_digests(self) -> Iterator[str]:
         """List ``sha256/`` and yield each blob's digest."""
@@ -255,6 +365,9 @@ class S3ArtifactStore(FsspecArtifactStore):
         # Objects are immutable and named by content: listing caches would only go stale.
         options["use_listings_cache"] = False
         super().__init__(uri, **options)
+
+    #: S3 has no atomic rename: collected blobs go through ``gc-trash/`` (see :meth:`collect`).
+    uses_trash = True
 
     def _errors(self) -> tuple[type[Exception], ...]:
         from botocore.exceptions import BotoCoreError, ClientError

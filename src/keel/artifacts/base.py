@@ -142,12 +142,35 @@ class ArtifactStore(ABC):
             older_than: A time on the store's clock (:meth:`now`).
 
         Returns:
-            The bytes freed, or ``None`` if the blob is absent or was refreshed.
+            The bytes freed (0 when the blob was moved to the trash, see :attr:`uses_trash`),
+            or ``None`` if the blob is absent or was refreshed.
         """
         raise InvalidStateError(
             f"The artifact store {self.uri!r} ({type(self).__name__}) cannot delete blobs "
             "safely under concurrent writers."
         )
+
+    #: Whether :meth:`collect` moves a blob to a trash area (freed later by :meth:`purge_trash`)
+    #: rather than deleting it at once. Object stores have no atomic rename, so a writer may
+    #: find a blob present a moment before the collector removes it; the trash lets every read
+    #: and :meth:`exists` that misses a blob bring it back.
+    uses_trash: bool = False
+
+    def iter_trash(self) -> Iterator[BlobInfo]:
+        """Yield every trash entry (``key`` is ``<digest>.<id>``) with the time of its move."""
+        return iter(())
+
+    def purge_trash(self, name: str, *, older_than: float) -> int | None:
+        """Delete a trash entry moved there by ``older_than``; return the bytes freed.
+
+        Returns:
+            The bytes freed, or ``None`` if the entry is absent or was trashed too recently.
+        """
+        return None
+
+    def restore_trash(self, name: str) -> bool:
+        """Put a trashed blob back in place (a reference to it was committed); ``False`` if gone."""
+        return False
 
     def iter_temp_files(self) -> Iterator[BlobInfo]:
         """Yield the temporary files of uploads (abandoned ones outlive their writer)."""

@@ -13,7 +13,7 @@ import re
 import time
 
 from keel.errors import InvalidArgumentError
-from keel.store import AuditEvent, ChainVerification
+from keel.store import AuditEvent, ChainVerification, SqlMetadataStore
 
 __all__ = ["audit_log", "parse_since", "verify_audit"]
 
@@ -78,6 +78,7 @@ def audit_log(
     action: str | None = None,
     resource: str | None = None,
     limit: int = 100,
+    store: SqlMetadataStore | None = None,
 ) -> list[AuditEvent]:
     """Return audit events, oldest first (the newest ``limit`` of those that match).
 
@@ -91,6 +92,8 @@ def audit_log(
         resource: Only events on this resource: ``kind`` or ``kind:id``
             (``model_version:churn/4``, ``run:RUN_ID``).
         limit: The most events to return.
+        store: The metadata store to read; the process's (:func:`keel.tracking.get_client`)
+            by default. A server or the UI passes its own.
 
     Raises:
         InvalidArgumentError: A time, resource or limit that cannot be read.
@@ -100,12 +103,11 @@ def audit_log(
         ...     print(ev.actor, ev.action, ev.resource_id)
     """
     from keel.store._governance_reads import GovernanceReads
-    from keel.tracking import get_client
 
     if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
         raise InvalidArgumentError(f"limit must be a positive whole number, got {limit!r}.")
     kind, ident = _split_resource(resource)
-    reads = GovernanceReads(get_client().store)
+    reads = GovernanceReads(_store(store))
     return reads.search_audit_events(
         since=parse_since(since),
         until=parse_since(until),
@@ -117,8 +119,12 @@ def audit_log(
     )
 
 
-def verify_audit() -> ChainVerification:
+def verify_audit(*, store: SqlMetadataStore | None = None) -> ChainVerification:
     """Recompute the audit log's hash chain from the first event on.
+
+    Args:
+        store: The metadata store to check; the process's (:func:`keel.tracking.get_client`)
+            by default. A server or the UI passes its own.
 
     Returns:
         ``ok`` and the number of events checked; when the chain is broken, the id of the first
@@ -130,6 +136,13 @@ def verify_audit() -> ChainVerification:
         >>> result.ok, result.first_bad_event_id  # doctest: +SKIP
         (True, None)
     """
+    return _store(store).verify_audit_chain()
+
+
+def _store(store: SqlMetadataStore | None) -> SqlMetadataStore:
+    """``store``, or the process's metadata store."""
+    if store is not None:
+        return store
     from keel.tracking import get_client
 
-    return get_client().store.verify_audit_chain()
+    return get_client().store

@@ -21,13 +21,17 @@ from __future__ import annotations
 import datetime as dt
 import html
 import math
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from keel.errors import KeelError
 
 if TYPE_CHECKING:
+    from keel.artifacts import ArtifactStore
     from keel.governance._lineage import LineageGraph
+    from keel.registry import RegistryClient
     from keel.registry._card import Card, Section
+    from keel.registry._manifest import Manifest
+    from keel.store import SqlMetadataStore
 
 __all__ = ["compliance_report", "render_compliance_report"]
 
@@ -60,12 +64,46 @@ def _short(props: dict[str, Any]) -> str:
     return ", ".join(parts)[:300]
 
 
-def compliance_report(name: str, version: int) -> Card:
+class _StoreRegistry:
+    """What :func:`~keel.registry._card.build_card` reads, over given stores."""
+
+    def __init__(self, store: SqlMetadataStore, artifacts: ArtifactStore | None) -> None:
+        from keel.store._registry import RegistryRepository
+
+        self.store = store
+        self.repo = RegistryRepository(store)
+        self._artifacts = artifacts
+
+    @property
+    def artifacts(self) -> ArtifactStore:
+        if self._artifacts is None:
+            from keel.tracking import get_client
+
+            self._artifacts = get_client().artifacts
+        return self._artifacts
+
+    def read_manifest(self, manifest_digest: str) -> Manifest:
+        from keel.registry._manifest import Manifest
+
+        return Manifest.from_json(self.artifacts.get_bytes(manifest_digest))
+
+
+def compliance_report(
+    name: str,
+    version: int,
+    *,
+    store: SqlMetadataStore | None = None,
+    artifacts: ArtifactStore | None = None,
+) -> Card:
     """Build the compliance report of model ``name`` version ``version``.
 
     Args:
         name: The registered model.
         version: The version number.
+        store: The metadata store to read; the process's (:func:`keel.registry.get_registry`)
+            by default. A server or the UI passes its own.
+        artifacts: The artifact store holding the model's manifest and the prediction log;
+            the process's by default.
 
     Returns:
         A :class:`~keel.registry._card.Card` to render with :func:`render_compliance_report`.
@@ -78,22 +116,28 @@ def compliance_report(name: str, version: int) -> Card:
         >>> html = keel.governance.render_compliance_report(card, "html")  # doctest: +SKIP
     """
     from keel.governance._lineage import lineage
-    from keel.registry import get_registry
     from keel.registry._card import build_card
 
-    client = get_registry()
+    client: RegistryClient
+    if store is None:
+        from keel.registry import get_registry
+
+        client = get_registry()
+        store = client.store
+    else:
+        client = cast("RegistryClient", _StoreRegistry(store, artifacts))
     mv = client.repo.get_version(name, version)
     card = build_card(client, name, version)
     card.title = f"Compliance report: {name} v{mv.version}"
-    graph = lineage(f"models:/{name}/{mv.version}", "upstream")
+    graph = lineage(f"models:/{name}/{mv.version}", "upstream", store=store, artifacts=artifacts)
     extra: list[Section] = [
         _lineage_section(graph),
         _validation_section(graph),
         _features_section(graph),
     ]
-    extra += _monitoring_sections(client.store, name, mv.version)
-    extra.append(_resources_section(client.store, mv.run_id))
-    extra.append(_audit_section(client.store, name, mv.version, mv.run_id))
+    extra += _monitoring_sections(store, name, mv.version)
+    extra.append(_resources_section(store, mv.run_id))
+    extra.append(_audit_section(store, name, mv.version, mv.run_id))
     # The card's one-hop lineage table is superseded by the full walk; libraries and files
     # stay last, as appendices.
     at = next((i for i, s in enumerate(card.sections) if s.title == "Lineage"), None)

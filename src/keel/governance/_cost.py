@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from keel.errors import InvalidArgumentError, near_matches
 
 if TYPE_CHECKING:
+    from keel.store import SqlMetadataStore
     from keel.store._governance_reads import ResourceRecord
 
 __all__ = ["DEFAULT_RATES", "CostLine", "CostRates", "CostReport", "cost"]
@@ -194,6 +195,7 @@ def cost(
     until: str | int | dt.datetime | None = None,
     *,
     rates: CostRates | str | None = None,
+    store: SqlMetadataStore | None = None,
 ) -> CostReport:
     """Add up the resources of runs started in a window, grouped, and price them.
 
@@ -205,6 +207,8 @@ def cost(
         until: Runs started before this.
         rates: Prices; by default the ``cost_rates`` setting (``KEEL_COST_RATES``), each rate
             left out there taking its :data:`DEFAULT_RATES` value.
+        store: The metadata store to read; the process's (:func:`keel.tracking.get_client`)
+            by default. A server or the UI passes its own.
 
     Returns:
         One line per group, most expensive first, and their total.
@@ -220,18 +224,20 @@ def cost(
     from keel.config import get_settings
     from keel.governance._auditlog import parse_since
     from keel.store._governance_reads import GovernanceReads
-    from keel.tracking import get_client
 
     if by not in _GROUPS:
         raise InvalidArgumentError(
             f"Cannot group cost by {by!r}.{near_matches(str(by), _GROUPS)} "
             f"Group by one of: {', '.join(_GROUPS)}."
         )
-    client = get_client()
+    if store is None:
+        from keel.tracking import get_client
+
+        store = get_client().store
     if rates is None or isinstance(rates, str):
         rates = CostRates.parse(rates if isinstance(rates, str) else get_settings().cost_rates)
     start, end = parse_since(since), parse_since(until)
-    records = GovernanceReads(client.store).list_resource_records(start, end)
+    records = GovernanceReads(store).list_resource_records(start, end)
     ids = {r.id for r in records if r.kind == "run"}
     children: dict[str, list[ResourceRecord]] = defaultdict(list)
     roots = []

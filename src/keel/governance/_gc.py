@@ -79,6 +79,10 @@ class GcReport:
         cache_entries_expired: Pipeline cache entries expired.
         referenced: How many distinct blobs are referenced.
         missing: Referenced blobs absent from the store (``keel doctor`` explains them).
+        trashed: Blobs moved to the trash by this collection (object stores, see
+            :attr:`~keel.artifacts.ArtifactStore.uses_trash`): freed, and counted in
+            :attr:`by_kind`, by a later collection once they have spent the grace period there
+            and are still unreferenced.
     """
 
     dry_run: bool
@@ -92,6 +96,7 @@ class GcReport:
     cache_entries_expired: int = 0
     referenced: int = 0
     missing: list[str] = field(default_factory=list)
+    trashed: KindTotal = field(default_factory=KindTotal)
 
     @property
     def total_bytes(self) -> int:
@@ -177,6 +182,8 @@ def collect_garbage(
     live = live_digests(repo.references(exclude if dry_run else None), artifacts)
     report.referenced = len(live)
     present = {b.key for b in listed}
+    # A blob in the trash is not missing: the first read or ``exists`` restores it.
+    present.update(_trash_digest(t.key) for t in artifacts.iter_trash())
     if only_set is None:
         report.missing = sorted(d for d in live if d not in present)
     candidates: list[tuple[BlobInfo, str]] = []
@@ -189,6 +196,8 @@ def collect_garbage(
         candidates.append((blob, before.get(blob.key, UNREFERENCED)))
     totals: dict[str, KindTotal] = defaultdict(KindTotal)
     for i, (blob, kind) in enumerate(candidates):
+        if progress is not None:
+            progress("blobs", i + 1, len(candidates))
         if dry_run:
             freed = blob.size
         else:
@@ -196,12 +205,16 @@ def collect_garbage(
             if collected is None:  # refreshed by a writer since the listing: it stays
                 report.kept_recent += 1
                 continue
+            if artifacts.uses_trash:  # moved to the trash: counted when it is purged
+                report.trashed.count += 1
+                report.trashed.bytes += blob.size
+                continue
             freed = collected
             report.freed_bytes += freed
         totals[kind].count += 1
         totals[kind].bytes += freed
-        if progress is not None:
-            progress("blobs", i + 1, len(candidates))
+    if artifacts.uses_trash:
+        _purge_trash(repo, artifacts, report, totals, before, grace_s, only_set, live)
     if only_set is None:
         for tmp in artifacts.iter_temp_files():
             if tmp.modified >= cutoff:
@@ -226,6 +239,55 @@ def collect_garbage(
             },
         )
     return report
+
+
+def _trash_digest(name: str) -> str:
+    return name.split(".", 1)[0]
+
+
+def _purge_trash(
+    repo: GcRepository,
+    artifacts: ArtifactStore,
+    report: GcReport,
+    totals: dict[str, KindTotal],
+    before: dict[str, str],
+    grace_s: float,
+    only_set: set[str] | None,
+    live: dict[str, str],
+) -> None:
+    """Free trash entries older than the grace period that nothing references *now*.
+
+    The references are read again right before the deletes: a writer that found a blob
+    present just before the collector moved it commits its reference within the grace period,
+    so by now that reference is visible and the blob is restored instead of freed.
+    """
+    trash = [
+        t for t in artifacts.iter_trash() if only_set is None or _trash_digest(t.key) in only_set
+    ]
+    if not trash:
+        return
+    # Taken after the moves above, so with a grace period of 0 they are purged at once.
+    cutoff = artifacts.now() - grace_s
+    due = [t for t in trash if t.modified <= cutoff]
+    if not due:
+        return
+    now_live = live if report.dry_run else live_digests(repo.references(), artifacts)
+    for entry in due:
+        digest = _trash_digest(entry.key)
+        if digest in now_live:
+            if not report.dry_run:
+                artifacts.restore_trash(entry.key)
+            continue
+        kind = before.get(digest, UNREFERENCED)
+        if report.dry_run:
+            freed: int | None = entry.size
+        else:
+            freed = artifacts.purge_trash(entry.key, older_than=cutoff)
+            if freed is None:
+                continue
+            report.freed_bytes += freed
+        totals[kind].count += 1
+        totals[kind].bytes += freed
 
 
 def _apply_retention(

@@ -208,16 +208,28 @@ def _jsonable(value: Any) -> Any:
 
 
 class _Context:
-    """The stores and repositories one walk reads, opened once."""
+    """The stores and repositories one walk reads, opened once.
 
-    def __init__(self) -> None:
+    Args:
+        store: The metadata store to read; the process's (:func:`keel.tracking.get_client`)
+            by default.
+        artifacts: The artifact store prediction logs are read from; the process's by default
+            (or, with ``store`` given and no ``artifacts``, the process's artifact store too).
+    """
+
+    def __init__(
+        self, store: SqlMetadataStore | None = None, artifacts: ArtifactStore | None = None
+    ) -> None:
         from keel.store._data import DataRepository
         from keel.store._governance_reads import GovernanceReads
         from keel.store._registry import RegistryRepository
-        from keel.tracking import get_client
 
-        self.tracking = get_client()
-        self.store: SqlMetadataStore = self.tracking.store
+        if store is None:
+            from keel.tracking import get_client
+
+            store = get_client().store
+        self.store: SqlMetadataStore = store
+        self._artifacts = artifacts
         self.reads: GovernanceReads = GovernanceReads(self.store)
         self.registry = RegistryRepository(self.store)
         self.data = DataRepository(self.store)
@@ -226,20 +238,46 @@ class _Context:
 
     @property
     def artifacts(self) -> ArtifactStore:
-        return self.tracking.artifacts
+        if self._artifacts is None:
+            from keel.tracking import get_client
+
+            self._artifacts = get_client().artifacts
+        return self._artifacts
 
     def local_blob(self, digest: str) -> Path:
         """A local file with the blob's verified bytes, for DuckDB to read."""
         from keel.artifacts import LocalArtifactStore, blob_key
+        from keel.config import get_settings
 
         store = self.artifacts
         if isinstance(store, LocalArtifactStore):
             store.get_bytes(digest)  # raises NotFoundError / IntegrityError on a bad blob
             return store.root / blob_key(digest)
-        path = self.tracking.settings.home / "cache" / "governance" / blob_key(digest)
+        path = get_settings().home / "cache" / "governance" / blob_key(digest)
         if not path.exists():
             store.download(digest, path)
         return path
+
+    def resolve_run_id(self, run_id: str) -> str:
+        """Expand a unique prefix of a run id into the full id."""
+        if len(run_id) == 32:
+            return run_id
+        if not run_id or any(c not in "0123456789abcdef" for c in run_id):
+            raise InvalidArgumentError(
+                f"{run_id!r} is not a run id: run ids are 32 lowercase hexadecimal characters. "
+                "Give the id or a unique prefix of it, as 'keel runs ls' shows."
+            )
+        matches = self.store.find_runs(run_id)
+        if len(matches) == 1:
+            return matches[0]
+        if not matches:
+            raise NotFoundError(
+                f"No run has an id starting with {run_id!r}.", details={"run_id": run_id}
+            )
+        raise InvalidArgumentError(
+            f"Run id prefix {run_id!r} is ambiguous: it matches {matches[:5]!r}. "
+            "Give more characters."
+        )
 
 
 # -- references ----------------------------------------------------------------------------
@@ -295,7 +333,7 @@ def _resolve(ctx: _Context, ref: str) -> tuple[str, str]:
         number = None if v in ("", "latest") else _version_number(v, ref)
         return "dataset_version", ctx.data.get_version(name, number).ref
     if kind == "run":
-        return "run", ctx.tracking.resolve_run_id(ident)
+        return "run", ctx.resolve_run_id(ident)
     if kind == "prediction":
         _find_prediction(ctx, ident)
         return kind, ident
@@ -514,7 +552,14 @@ def _model_node(name: str | None, version: str | None) -> tuple[str, str] | None
     return ("model_version", f"{name}/{v}") if v.isdigit() else None
 
 
-def lineage(ref: str, direction: str = "upstream", depth: int | None = None) -> LineageGraph:
+def lineage(
+    ref: str,
+    direction: str = "upstream",
+    depth: int | None = None,
+    *,
+    store: SqlMetadataStore | None = None,
+    artifacts: ArtifactStore | None = None,
+) -> LineageGraph:
     """Walk the lineage graph from ``ref`` and return what was reached.
 
     Args:
@@ -524,6 +569,10 @@ def lineage(ref: str, direction: str = "upstream", depth: int | None = None) -> 
         direction: ``"upstream"`` (what it came from: data, features, code, runs) or
             ``"downstream"`` (what came from it: models, deployments, predictions, monitors).
         depth: The most edges to walk from ``ref``; ``None`` walks to the end.
+        store: The metadata store to read; the process's (:func:`keel.tracking.get_client`)
+            by default. A server or the UI passes its own.
+        artifacts: The artifact store holding the prediction log (read for ``prediction:``
+            references); the process's by default.
 
     Returns:
         The nodes reached, with what the store knows about each, and the edges walked.
@@ -545,7 +594,7 @@ def lineage(ref: str, direction: str = "upstream", depth: int | None = None) -> 
         raise InvalidArgumentError(
             f"depth must be a whole number of edges (0 or more) or None, got {depth!r}."
         )
-    ctx = _Context()
+    ctx = _Context(store, artifacts)
     root_kind, root_id = _resolve(ctx, ref)
     root = LineageNode(root_kind, root_id, 0)
     graph = LineageGraph(root=root, direction=direction, depth=depth, nodes=[root])

@@ -26,6 +26,7 @@ from __future__ import annotations
 from keel.llm._embed import (
     Embedder,
     HashingEmbedder,
+    LocalModelEmbedder,
     StaticModelEmbedder,
     default_embedder,
     get_embedder,
@@ -53,6 +54,7 @@ __all__ = [
     "EndpointError",
     "EvaluationResult",
     "HashingEmbedder",
+    "LocalModelEmbedder",
     "Span",
     "StaticModelEmbedder",
     "Trace",

@@ -94,7 +94,8 @@ class Endpoint:
         base_url: The API root, with its version: ``http://127.0.0.1:8000/v1``.
         model: The model name sent in each request.
         api_key: A bearer token; ``OPENAI_API_KEY`` from the environment by default (never
-            put in messages or logs).
+            put in messages or logs, and left out when the endpoint is pickled: process and
+            Ray workers of a sharded evaluation read ``OPENAI_API_KEY`` from their environment).
         timeout: Seconds to wait for a reply.
         params: Request fields sent with every call (``temperature``, ``max_tokens``...).
     """
@@ -127,6 +128,17 @@ class Endpoint:
 
     def __repr__(self) -> str:
         return f"Endpoint({self.base_url!r}, {self.model!r})"
+
+    def __getstate__(self) -> dict[str, Any]:
+        # A pickled endpoint travels to process and Ray workers as a blob kept in the artifact
+        # store: the key stays out of it, and the worker reads OPENAI_API_KEY instead.
+        state = dict(self.__dict__)
+        state["_api_key"] = None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._api_key = os.environ.get("OPENAI_API_KEY")
 
     def __call__(self, prompt: str | list[dict[str, Any]], **params: Any) -> Completion:
         """Send one chat completion request.

@@ -2,7 +2,11 @@
 
 An evaluation is a tracked run (params, a metric per scorer, the per-row table as a Parquet
 artifact) and a row of ``llm_evaluations`` that promotion gates read. Rows run in parallel on a
-bounded thread pool (model calls wait on the network, so threads are the right tool). Each call
+bounded thread pool (model calls wait on the network, so threads are the right tool). A large
+evaluation (or one given ``executor=`` / ``shard_size=``) runs as a Keel pipeline instead: one
+step per shard of rows, each with its own bounded thread pool, on the inline, process or Ray
+executor, and a final step that merges and aggregates; the pipeline run is a child of the
+evaluation's run. Each call
 is retried with exponential backoff; a row whose call still fails becomes an error row, and the
 evaluation completes. Successful calls are cached in the metadata store by
 (target, prompt version, input text, model parameters): evaluating the same prompt on the same
@@ -23,6 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from keel._utils import new_id
 from keel.errors import InvalidArgumentError, StoreUnavailableError
 from keel.llm._client import get_llm_client
 from keel.llm._endpoint import Completion, Endpoint, as_completion
@@ -33,7 +38,14 @@ from keel.store._llm import CachedCall, EvaluationRecord, NewEvaluation
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["EvaluationResult", "evaluate", "get_evaluation", "list_evaluations"]
+__all__ = [
+    "DEFAULT_SHARD_SIZE",
+    "PIPELINE_THRESHOLD",
+    "EvaluationResult",
+    "evaluate",
+    "get_evaluation",
+    "list_evaluations",
+]
 
 
 @dataclass
@@ -66,6 +78,15 @@ class EvaluationResult:
     def run_id(self) -> str | None:
         """The tracked run that recorded the evaluation."""
         return self.record.run_id
+
+    @property
+    def pipeline_run_id(self) -> str | None:
+        """The pipeline run that computed a sharded evaluation (``None`` when in-process)."""
+        edges = get_llm_client().store.list_lineage_edges(
+            ("llm_evaluation", self.record.id), "upstream"
+        )
+        found = [e for e in edges if e.relation == "computed" and e.source_kind == "run"]
+        return found[0].source_id if found else None
 
     @property
     def prompt(self) -> str | None:
@@ -243,6 +264,269 @@ def _error_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"[:1000]
 
 
+@dataclass
+class _Plan:
+    """Everything needed to run and score rows: the same object in a thread or a worker."""
+
+    target: Any
+    version: PromptVersion | None
+    params: dict[str, Any]
+    identity: str
+    cache_identity: str
+    input_column: str
+    reference_column: str
+    retries: int
+    backoff: float
+    timeout: float | None
+    cache: bool
+    scorers: list[Scorer]
+
+    @property
+    def names(self) -> list[str]:
+        return [s.name for s in self.scorers]
+
+    @property
+    def per_row(self) -> list[Scorer]:
+        return [s for s in self.scorers if type(s).score_batch is Scorer.score_batch]
+
+    @property
+    def batched(self) -> list[Scorer]:
+        per_row = self.per_row
+        return [s for s in self.scorers if s not in per_row]
+
+    def text_of(self, row: Mapping[str, Any]) -> str:
+        if self.version is None:
+            return str(row[self.input_column])
+        return self.version.format(**{v: row[v] for v in self.version.variables})
+
+    def call(self, text: str) -> Completion:
+        target = self.target
+        if isinstance(target, Endpoint):
+            return target(text, **self.params)
+        return as_completion(_call_with_timeout(lambda: target(text), self.timeout))
+
+    def run_row(self, row: Mapping[str, Any]) -> _Outcome:
+        repo = get_llm_client().repo  # in a worker: the store of the coordinating process
+        text = self.text_of(row)
+        key = _cache_key(self.cache_identity, self.version, text, self.params)
+        if self.cache:
+            hit = repo.cache_get(key)
+            if hit is not None:
+                return _Outcome(hit.output, dict(hit.usage), hit.latency_ms, None, 0, True)
+        error = ""
+        for attempt in range(self.retries + 1):
+            started = time.perf_counter()
+            try:
+                answer = self.call(text)
+            except Exception as exc:  # any failure of the target is retried, then recorded
+                error = _error_text(exc)
+                if attempt < self.retries:
+                    delay = min(self.backoff * 2**attempt, 10.0)
+                    time.sleep(delay * (0.5 + random.random() / 2))  # noqa: S311 (jitter)
+                continue
+            elapsed = (time.perf_counter() - started) * 1000
+            if self.cache:
+                # The cache only saves calls: a store too busy to keep this answer must not
+                # turn a good answer into an error row.
+                with contextlib.suppress(StoreUnavailableError):
+                    repo.cache_put(key, CachedCall(answer.text, dict(answer.usage), elapsed))
+            return _Outcome(answer.text, dict(answer.usage), elapsed, None, attempt + 1, False)
+        return _Outcome(None, {}, 0.0, error, self.retries + 1, False)
+
+    def context(self, row: Mapping[str, Any], outcome: _Outcome) -> ScoreContext:
+        return ScoreContext(
+            input=self.text_of(row),
+            output=outcome.text or "",
+            reference=row.get(self.reference_column),
+            row=row,
+            latency_ms=outcome.latency_ms,
+            usage=outcome.usage,
+        )
+
+    def score_row(self, row: Mapping[str, Any], outcome: _Outcome) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        if outcome.error is not None or outcome.text is None:
+            return values
+        ctx = self.context(row, outcome)
+        for scorer in self.per_row:
+            try:
+                values[scorer.name] = scorer.score(ctx)
+            except Exception as exc:  # a scorer's failure is kept with the row
+                values[f"{scorer.name}_error"] = _error_text(exc)
+        return values
+
+    def job(self, row: Mapping[str, Any]) -> _Result:
+        outcome = self.run_row(row)
+        return outcome, self.score_row(row, outcome)
+
+    def run_rows(
+        self,
+        records: list[dict[str, Any]],
+        max_concurrency: int,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> list[_Result]:
+        """Call and score ``records`` on a bounded thread pool, in row order."""
+        results: list[_Result] = []
+        with ThreadPoolExecutor(max_workers=max_concurrency) as pool:
+            futures = [pool.submit(self.job, row) for row in records]
+            for future in futures:
+                results.append(future.result())
+                if progress is not None:
+                    progress(len(results), len(records))
+        return results
+
+    def score_batches(self, records: list[dict[str, Any]], results: list[_Result]) -> None:
+        """Run the batching scorers over every answered row (in place)."""
+        ok = [i for i, (o, _) in enumerate(results) if o.error is None]
+        for scorer in self.batched:
+            contexts = [self.context(records[i], results[i][0]) for i in ok]
+            try:
+                values = scorer.score_batch(contexts)
+            except Exception as exc:  # recorded on every row it could not score
+                for i in ok:
+                    results[i][1][f"{scorer.name}_error"] = _error_text(exc)
+                continue
+            for i, value in zip(ok, values, strict=True):
+                results[i][1][scorer.name] = value
+
+    def finish(
+        self, frame: pd.DataFrame, records: list[dict[str, Any]], results: list[_Result]
+    ) -> tuple[pd.DataFrame, dict[str, Any]]:
+        """Batch-score, then build the per-row table and the summary."""
+        self.score_batches(records, results)
+        rows = _rows_frame(frame, records, results, self.text_of, self.names)
+        return rows, _summary(rows, self.names)
+
+
+_Result = tuple[_Outcome, dict[str, Any]]
+
+# -- evaluation as a pipeline -------------------------------------------------------------------
+#
+# Large evaluations (or any with executor=) run as a Keel pipeline: one step per shard of rows
+# (calls with bounded concurrency inside), then one step that merges the shards, runs the
+# batching scorers and aggregates. The pipeline run is a child of the evaluation's tracked run.
+# The plan reaches the steps as a token of this process (inline executor: nothing is pickled,
+# so any callable works) or as cloudpickle bytes (process and Ray workers).
+
+#: Above this many rows, evaluate() runs as a pipeline even without executor= or shard_size=.
+PIPELINE_THRESHOLD = 2000
+#: Rows per shard when shard_size= is not given.
+DEFAULT_SHARD_SIZE = 250
+
+_plans: dict[str, _Plan] = {}
+_plans_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class _Rows:
+    """Rows handed to a step: one pickled blob instead of one literal per value."""
+
+    start: int
+    records: list[dict[str, Any]]
+    frame: Any = None
+
+
+def _open_plan(plan: str | bytes) -> _Plan:
+    if isinstance(plan, bytes):
+        import cloudpickle
+
+        opened = cloudpickle.loads(plan)
+        if not isinstance(opened, _Plan):  # pragma: no cover - only this module writes it
+            raise TypeError(f"expected an evaluation plan, got {type(opened).__name__}")
+        return opened
+    with _plans_lock:
+        found = _plans.get(plan)
+    if found is None:
+        raise InvalidArgumentError(
+            f"Evaluation plan {plan!r} is not in this process: an inline evaluation step ran "
+            "elsewhere. Re-run keel.evaluate(...) instead of the recorded pipeline."
+        )
+    return found
+
+
+def _score_shard(plan: Any, rows: Any, max_concurrency: int) -> Any:
+    """Call the target on one shard of rows and score each answer."""
+    return _open_plan(plan).run_rows(rows.records, max_concurrency)
+
+
+def _merge_shards(plan: Any, data: Any, shards: Any) -> Any:
+    """Concatenate the shards in row order, batch-score, build the table and the summary."""
+    results = [r for shard in shards for r in shard]
+    rows, summary = _open_plan(plan).finish(data.frame, data.records, results)
+    return {"rows": rows, "summary": summary}
+
+
+def _pickled_plan(plan: _Plan, executor: str) -> bytes:
+    import cloudpickle
+
+    try:
+        return bytes(cloudpickle.dumps(plan))
+    except Exception as exc:
+        raise InvalidArgumentError(
+            f"executor={executor!r} sends the target and the scorers to worker processes, but "
+            f"they cannot be pickled ({type(exc).__name__}: {exc}). Pass a module-level "
+            "function or keel.llm.endpoint(...) as the target (not a lambda or closure holding "
+            "locks, clients or open files), use picklable scorers, or evaluate with "
+            "executor='inline'."
+        ) from exc
+
+
+def _open_executor(executor: Any, max_workers: int | None) -> tuple[Any, bool]:
+    """Return (executor, whether this evaluation owns it and must shut it down)."""
+    from keel.pipelines.executors import Executor, get_executor
+
+    if isinstance(executor, Executor):
+        return executor, False
+    options = {} if max_workers is None else {"max_workers": max_workers}
+    return get_executor(executor, **options), True
+
+
+def _run_sharded(
+    plan: _Plan,
+    frame: pd.DataFrame,
+    records: list[dict[str, Any]],
+    *,
+    executor: Any,
+    payload: str | bytes,
+    shard_size: int,
+    max_concurrency: int,
+    experiment: str | None,
+    progress: Callable[[int, int], None] | None,
+) -> tuple[pd.DataFrame, dict[str, Any], Any]:
+    """Run the evaluation as a pipeline; return (rows, summary, pipeline run)."""
+    from keel.pipelines import Pipeline, PipelineEvent, Step
+
+    bounds = [(a, min(a + shard_size, len(records))) for a in range(0, len(records), shard_size)]
+    shard_step = Step(_score_shard, cache=False)
+    merge_step = Step(_merge_shards, name="merge", cache=False)
+
+    def evaluation() -> Any:
+        shards = [
+            shard_step.with_options(name=f"shard_{i}")(
+                payload, _Rows(a, records[a:b]), max_concurrency
+            )
+            for i, (a, b) in enumerate(bounds)
+        ]
+        return merge_step(payload, _Rows(0, records, frame), shards)
+
+    done = [0]
+    sizes = {f"shard_{i}": b - a for i, (a, b) in enumerate(bounds)}
+
+    def on_event(event: PipelineEvent) -> None:
+        if progress is not None and event.kind == "step_finished" and event.step in sizes:
+            done[0] += sizes[event.step]
+            progress(done[0], len(records))
+
+    run = Pipeline(evaluation, name="llm-evaluation").run(
+        executor=executor,
+        experiment=experiment,
+        on_event=on_event,
+        tags={"llm.shards": len(bounds), "llm.shard_size": shard_size},
+    )
+    merged = run.outputs  # raises PipelineFailedError with the step's error
+    return merged["rows"], merged["summary"], run
+
+
 def evaluate(
     target: Callable[..., Any],
     data: Any,
@@ -259,6 +543,9 @@ def evaluate(
     run_name: str | None = None,
     experiment: str | None = None,
     progress: Callable[[int, int], None] | None = None,
+    executor: str | Any = None,
+    shard_size: int | None = None,
+    max_workers: int | None = None,
 ) -> EvaluationResult:
     """Run ``target`` on every row of ``data``, score the answers, and record the evaluation.
 
@@ -267,14 +554,25 @@ def evaluate(
     row's ``input_column`` is sent. The target's answer may be text, a
     :class:`~keel.llm.Completion`, or a dict with ``text`` and ``usage``.
 
+    Small evaluations run in this process on a thread pool. With ``executor=`` or
+    ``shard_size=``, or above ``PIPELINE_THRESHOLD`` rows, the evaluation runs as a Keel
+    pipeline: one step per shard of rows (``max_concurrency`` calls in flight inside each),
+    then a ``merge`` step that joins the rows and aggregates. That pipeline run is recorded as
+    a child of the evaluation's tracked run, with lineage edges to it and to the evaluation;
+    the results, summary and report are the same as in-process. Shard steps are never reused
+    from the step cache (an error row must be retried on the next run); the per-call cache
+    makes a re-run cheap instead.
+
     Args:
-        target: Any callable taking the input text, or :func:`keel.llm.endpoint`.
+        target: Any callable taking the input text, or :func:`keel.llm.endpoint`. With the
+            ``process`` or ``ray`` executor it must be picklable (an endpoint, or a
+            module-level function).
         data: A registered dataset (``"support-eval@v2"`` or the version object), a DataFrame
             or a list of dicts;
             ``reference_column`` holds expected answers where there are any.
         scorers: What to measure (:mod:`keel.scorers`).
         prompt: A prompt version or reference (``"support-answer@production"``).
-        max_concurrency: Rows in flight at once.
+        max_concurrency: Rows in flight at once (per shard, when sharded).
         retries: Extra attempts for a failing call (timeouts, HTTP errors, malformed replies,
             exceptions), with exponential backoff and jitter.
         backoff: Seconds before the first retry; doubled on each one (capped at 10 s).
@@ -285,16 +583,21 @@ def evaluate(
         reference_column: The column of expected answers.
         run_name: The tracked run's name (``evaluate <prompt>`` by default).
         experiment: The experiment of the run (the current one by default).
-        progress: Called with (rows done, rows in all) as rows finish, in row order.
+        progress: Called with (rows done, rows in all) as rows (or shards) finish.
+        executor: Run as a pipeline on this executor: ``"inline"``, ``"process"``, ``"ray"``
+            or a :class:`keel.pipelines.Executor`.
+        shard_size: Rows per pipeline step (``DEFAULT_SHARD_SIZE`` by default); giving it
+            runs the evaluation as a pipeline (inline unless ``executor`` says otherwise).
+        max_workers: Shards in parallel on the ``process`` or ``ray`` executor.
 
     Returns:
-        The result: ``.summary``, ``.rows``, ``.to_html(path)``.
+        The result: ``.summary``, ``.rows``, ``.to_html(path)``, ``.pipeline_run_id``.
 
     Raises:
-        InvalidArgumentError: The data lacks a column the prompt needs, or an argument is bad.
+        InvalidArgumentError: The data lacks a column the prompt needs, an argument is bad, or
+            the target cannot be pickled for a process or Ray executor.
+        PipelineFailedError: A sharded evaluation's pipeline failed (a worker died).
     """
-    import keel.tracking as tracking
-
     if not callable(target):
         raise InvalidArgumentError(
             f"target is a callable or keel.llm.endpoint(base_url, model), got {target!r}."
@@ -303,6 +606,12 @@ def evaluate(
         raise InvalidArgumentError(
             f"max_concurrency >= 1, retries >= 0 and backoff >= 0 are required; got "
             f"{max_concurrency!r}, {retries!r}, {backoff!r}."
+        )
+    if shard_size is not None and (
+        isinstance(shard_size, bool) or not isinstance(shard_size, int) or shard_size < 1
+    ):
+        raise InvalidArgumentError(
+            f"shard_size is a positive number of rows per pipeline step, got {shard_size!r}."
         )
     scorers = list(scorers)
     names = [s.name for s in scorers]
@@ -332,76 +641,84 @@ def evaluate(
     params = dict(version.model_params) if version is not None else {}
     identity = _target_identity(target)
     code = _target_version(target)
-    cache_identity = f"{identity}#{code}" if code else identity
-    repo = get_llm_client().repo
-
-    def text_of(row: Mapping[str, Any]) -> str:
-        if version is None:
-            return str(row[input_column])
-        return version.format(**{v: row[v] for v in version.variables})
-
-    def call(text: str) -> Completion:
-        if isinstance(target, Endpoint):
-            return target(text, **params)
-        return as_completion(_call_with_timeout(lambda: target(text), timeout))
-
-    def run_row(row: Mapping[str, Any]) -> _Outcome:
-        text = text_of(row)
-        key = _cache_key(cache_identity, version, text, params)
-        if cache:
-            hit = repo.cache_get(key)
-            if hit is not None:
-                return _Outcome(hit.output, dict(hit.usage), hit.latency_ms, None, 0, True)
-        error = ""
-        for attempt in range(retries + 1):
-            started = time.perf_counter()
-            try:
-                answer = call(text)
-            except Exception as exc:  # any failure of the target is retried, then recorded
-                error = _error_text(exc)
-                if attempt < retries:
-                    delay = min(backoff * 2**attempt, 10.0)
-                    time.sleep(delay * (0.5 + random.random() / 2))  # noqa: S311 (jitter)
-                continue
-            elapsed = (time.perf_counter() - started) * 1000
-            if cache:
-                # The cache only saves calls: a store too busy to keep this answer must not
-                # turn a good answer into an error row.
-                with contextlib.suppress(StoreUnavailableError):
-                    repo.cache_put(key, CachedCall(answer.text, dict(answer.usage), elapsed))
-            return _Outcome(answer.text, dict(answer.usage), elapsed, None, attempt + 1, False)
-        return _Outcome(None, {}, 0.0, error, retries + 1, False)
-
-    per_row = [s for s in scorers if type(s).score_batch is Scorer.score_batch]
-    batched = [s for s in scorers if s not in per_row]
-
-    def score_row(row: Mapping[str, Any], outcome: _Outcome) -> dict[str, Any]:
-        values: dict[str, Any] = {}
-        if outcome.error is not None or outcome.text is None:
-            return values
-        ctx = _context(row, outcome)
-        for scorer in per_row:
-            try:
-                values[scorer.name] = scorer.score(ctx)
-            except Exception as exc:  # a scorer's failure is kept with the row
-                values[f"{scorer.name}_error"] = _error_text(exc)
-        return values
-
-    def _context(row: Mapping[str, Any], outcome: _Outcome) -> ScoreContext:
-        return ScoreContext(
-            input=text_of(row),
-            output=outcome.text or "",
-            reference=row.get(reference_column),
-            row=row,
-            latency_ms=outcome.latency_ms,
-            usage=outcome.usage,
+    plan = _Plan(
+        target=target,
+        version=version,
+        params=params,
+        identity=identity,
+        cache_identity=f"{identity}#{code}" if code else identity,
+        input_column=input_column,
+        reference_column=reference_column,
+        retries=retries,
+        backoff=backoff,
+        timeout=timeout,
+        cache=cache,
+        scorers=scorers,
+    )
+    sharded = executor is not None or shard_size is not None or len(records) > PIPELINE_THRESHOLD
+    size = shard_size or DEFAULT_SHARD_SIZE
+    pool: Any = None
+    owns_pool = False
+    token = ""
+    if sharded:
+        # Everything that can be refused is refused before the tracked run starts.
+        pool, owns_pool = _open_executor(executor or "inline", max_workers)
+    try:
+        payload: str | bytes = ""
+        if pool is not None:
+            if pool.isolated:
+                payload = _pickled_plan(plan, pool.name)
+            else:  # same process: the steps find the plan by a token, nothing is pickled
+                token = payload = new_id()
+                with _plans_lock:
+                    _plans[token] = plan
+        return _evaluate(
+            plan,
+            frame,
+            records,
+            pool=pool,
+            payload=payload,
+            shard_size=size,
+            max_concurrency=max_concurrency,
+            run_name=run_name,
+            experiment=experiment,
+            progress=progress,
+            data_ref=data_ref,
+            data_digest=data_digest,
+            dataset=dataset,
         )
+    finally:
+        if token:
+            with _plans_lock:
+                _plans.pop(token, None)
+        if owns_pool:
+            pool.shutdown()
 
-    def job(row: Mapping[str, Any]) -> tuple[_Outcome, dict[str, Any]]:
-        outcome = run_row(row)
-        return outcome, score_row(row, outcome)
+
+def _evaluate(
+    plan: _Plan,
+    frame: pd.DataFrame,
+    records: list[dict[str, Any]],
+    *,
+    pool: Any,
+    payload: str | bytes,
+    shard_size: int,
+    max_concurrency: int,
+    run_name: str | None,
+    experiment: str | None,
+    progress: Callable[[int, int], None] | None,
+    data_ref: str,
+    data_digest: str,
+    dataset: Any,
+) -> EvaluationResult:
+    """Run and record a checked evaluation (in-process, or as a pipeline on ``pool``)."""
+    import keel.tracking as tracking
+
+    version, params, scorers, names = plan.version, plan.params, plan.scorers, plan.names
+    identity = plan.identity
 
     name = run_name or f"evaluate {version.ref if version else identity.rsplit(':', 1)[-1]}"
+    pipeline_run: Any = None
     with tracking.start_run(run_name=name, experiment=experiment) as run:
         tracking.log_params(
             {
@@ -409,35 +726,32 @@ def evaluate(
                 "target": identity,
                 "data": data_ref,
                 "max_concurrency": max_concurrency,
-                "retries": retries,
+                "retries": plan.retries,
                 "scorers": ",".join(names),
                 **{f"model.{k}": v for k, v in params.items()},
+                **({"executor": pool.name, "shard_size": shard_size} if pool is not None else {}),
             }
         )
         if dataset is not None:
             tracking.log_input(dataset)
         if version is not None:
             tracking.log_input(version)
-        results: list[tuple[_Outcome, dict[str, Any]]] = []
-        with ThreadPoolExecutor(max_workers=max_concurrency) as pool:
-            futures = [pool.submit(job, row) for row in records]
-            for future in futures:
-                results.append(future.result())
-                if progress is not None:
-                    progress(len(results), len(records))
-        ok = [i for i, (o, _) in enumerate(results) if o.error is None]
-        for scorer in batched:
-            contexts = [_context(records[i], results[i][0]) for i in ok]
-            try:
-                values = scorer.score_batch(contexts)
-            except Exception as exc:  # recorded on every row it could not score
-                for i in ok:
-                    results[i][1][f"{scorer.name}_error"] = _error_text(exc)
-                continue
-            for i, value in zip(ok, values, strict=True):
-                results[i][1][scorer.name] = value
-        rows = _rows_frame(frame, records, results, text_of, names)
-        summary = _summary(rows, names)
+        if pool is not None:
+            rows, summary, pipeline_run = _run_sharded(
+                plan,
+                frame,
+                records,
+                executor=pool,
+                payload=payload,
+                shard_size=shard_size,
+                max_concurrency=max_concurrency,
+                experiment=_experiment_name(run.info.experiment_id),
+                progress=progress,
+            )
+            tracking.set_tag("llm.pipeline_run_id", pipeline_run.id)
+        else:
+            results = plan.run_rows(records, max_concurrency, progress)
+            rows, summary = plan.finish(frame, records, results)
         tracking.log_metrics(
             {
                 **{f"score.{k}": v for k, v in summary["scores"].items() if v is not None},
@@ -468,7 +782,20 @@ def evaluate(
             )
         )
         tracking.set_tag("llm.evaluation_id", record.id)
+        if pipeline_run is not None:
+            # The pipeline run is already a child of the evaluation's run; these edges let
+            # the lineage graph lead from either run to the other and to the evaluation.
+            source = ("run", pipeline_run.id)
+            client.store.add_lineage_edge(source, ("run", run.id), "part_of", {"kind": "llm"})
+            client.store.add_lineage_edge(source, ("llm_evaluation", record.id), "computed")
     return EvaluationResult(record, rows)
+
+
+def _experiment_name(experiment_id: str) -> str | None:
+    try:
+        return get_llm_client().store.get_experiment(experiment_id).name
+    except Exception:  # the pipeline then uses its own experiment
+        return None
 
 
 def _log_rows_artifact(payload: bytes) -> None:

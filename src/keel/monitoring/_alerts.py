@@ -261,9 +261,9 @@ def _blocked(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
         # IPv4 embedded in IPv6 by NAT64 (64:ff9b::/96) or the old IPv4-compatible form (::/96)
         # reaches the same IPv4 host: check the embedded address too.
         embedded = ipaddress.IPv4Address(packed[12:])
-        if mapped is None and packed[:12] == _NAT64_PREFIX:
-            mapped = embedded
-        elif mapped is None and packed[:12] == bytes(12) and int(embedded) > 1:  # not :: or ::1
+        nat64 = packed[:12] == _NAT64_PREFIX
+        compatible = packed[:12] == bytes(12) and int(embedded) > 1  # not :: or ::1
+        if mapped is None and (nat64 or compatible):
             mapped = embedded
         if mapped is not None and _blocked(mapped):
             return True

@@ -20,8 +20,11 @@
 Every run is a tracked run recorded in the metadata store with its steps; step outputs are
 content-addressed blobs in the artifact store, so a re-run reuses every step whose code,
 inputs and parameters did not change (:mod:`keel.pipelines._codehash` says what "code" covers).
-Also here: :func:`tune` (Optuna trials on an executor), :func:`schedule` and the agent loop
-that fires schedules.
+A dataset reference (``"churn@latest"``, a ``keel.datasets`` version) or a model URI
+(``"models:/churn@champion"``) in the arguments counts as the version it names when the run
+starts, so moving ``latest`` or an alias re-runs the steps that read it
+(:mod:`keel.pipelines._pins`). Also here: :func:`tune` (Optuna trials on an executor),
+:func:`schedule` and the agent loop that fires schedules.
 """
 
 from keel.pipelines._agent import (

@@ -1,9 +1,11 @@
 """``keel quickstart``: the whole lifecycle on built-in data, growing with each capability.
 
-Today's stages: generate a tabular classification dataset, train a small model over a few
-hyper-parameter settings as tracked runs (params, a loss curve per epoch, final metrics, a
-confusion matrix and the run's report as artifacts), pick the best run by search, and print how
-to look at everything.
+The stages (``STAGES`` in ``_main``): ingest and validate a dataset, define and materialize
+features, train with tuning as tracked runs, register and gate the best model, serve it, monitor
+drifting traffic, register new data, and let an automation policy retrain, compare challenger and
+champion, and promote through a canary. It ends with a summary read back from the store (stage
+timings, metrics, drift, the new champion's lineage, the audit chain) and how to look at it all;
+``keel quickstart --keep DIR`` leaves the store in ``DIR``.
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ class QuickstartContext:
         epochs: Training epochs per run.
         results: Named outputs of earlier stages (``"best_run_id"``, ``"dataset"``, ...).
         look: Commands printed at the end to inspect what the stages made.
+        timings: Each stage that ran, as ``(name, seconds)``, in the order they ran.
     """
 
     console: Console
@@ -25,3 +26,4 @@ class QuickstartContext:
     epochs: int = 30
     results: dict[str, Any] = field(default_factory=dict)
     look: list[str] = field(default_factory=list)
+    timings: list[tuple[str, float]] = field(default_factory=list)

@@ -1,9 +1,7 @@
 """Governance reads over REST: lineage, the audit log and its verification, compliance, cost.
 
-The governance functions read the process's store (:func:`keel.tracking.get_client`), which
-is the server's own when ``keel server`` runs with the process settings. A server built over
-other settings (an app made in a test with an explicit :class:`~keel.config.Settings`) answers
-503 here rather than reading another store.
+The governance functions read the server's own metadata and artifact stores (passed as
+``store=`` / ``artifacts=``), whatever the process settings are.
 
 Who may read what:
 
@@ -23,11 +21,9 @@ from typing import Annotated, Any
 from fastapi import Query
 from starlette.responses import Response
 
-from keel.config import get_settings
 from keel.errors import InvalidArgumentError, NotFoundError, PermissionDeniedError
-from keel.errors import StoreUnavailableError as _Unavailable
 from keel.governance import Principal, Resource, can
-from keel.server._context import Ctx, KeelRouter, ServerState, requires
+from keel.server._context import Ctx, KeelRouter, requires
 
 __all__ = ["router"]
 
@@ -36,21 +32,6 @@ router = KeelRouter(prefix="/api/v1")
 _REPORT_TYPES = {"html": "text/html; charset=utf-8", "md": "text/markdown; charset=utf-8"}
 #: A report is user data rendered as HTML: it may not run scripts or load anything.
 _REPORT_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; sandbox"
-
-
-def _process_store(state: ServerState) -> None:
-    """Refuse when the process settings (what governance reads) are not the server's store."""
-    current = get_settings()
-    if (
-        current.tracking_uri
-        or current.store_uri != state.settings.store_uri
-        or current.artifact_uri != state.settings.artifact_uri
-    ):
-        raise _Unavailable(
-            "Governance reads use the process settings, which are not this server's store: "
-            "run 'keel server' with the KEEL_STORE_URI / KEEL_ARTIFACT_URI it serves.",
-            details={"reason": "settings-mismatch"},
-        )
 
 
 def _any_role(principal: Principal, action: str) -> bool:
@@ -105,8 +86,8 @@ def get_lineage(
     from keel.governance import lineage
 
     _authorize_root(ctx, ref)
-    _process_store(ctx.state)
-    graph = lineage(ref, direction, depth).to_dict()
+    state = ctx.state
+    graph = lineage(ref, direction, depth, store=state.store, artifacts=state.artifacts).to_dict()
     for node in graph["nodes"][1:]:
         if _hidden(ctx, node["kind"], node["id"]):
             node["properties"] = {"hidden": "in a project you have no role in"}
@@ -128,18 +109,16 @@ def list_audit_events(
     limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
 ) -> dict[str, Any]:
     """Audit events, oldest first (the newest ``limit`` that match)."""
-    from keel.governance._auditlog import _split_resource, parse_since
-    from keel.store._governance_reads import GovernanceReads
+    from keel.governance import audit_log
 
-    kind, ident = _split_resource(resource)
-    events = GovernanceReads(ctx.state.store).search_audit_events(
-        since=parse_since(since),
-        until=parse_since(until),
+    events = audit_log(
+        since,
+        until=until,
         actor=actor,
         action=action,
-        resource_kind=kind,
-        resource_id=ident,
+        resource=resource,
         limit=limit,
+        store=ctx.state.store,
     )
     return {"events": [_audit_event(e) for e in events]}
 
@@ -149,7 +128,9 @@ def verify_audit_events(
     ctx: Annotated[Ctx, requires("server.admin", on="global")],
 ) -> dict[str, Any]:
     """Recompute the audit log's hash chain; name the first event that does not match."""
-    return dataclasses.asdict(ctx.state.store.verify_audit_chain())
+    from keel.governance import verify_audit
+
+    return dataclasses.asdict(verify_audit(store=ctx.state.store))
 
 
 @router.get("/models/{name}/versions/{version}/compliance-report")
@@ -162,8 +143,9 @@ def get_compliance_report(
     """The compliance report of a model version, as self-contained HTML or Markdown."""
     from keel.governance import compliance_report, render_compliance_report
 
-    _process_store(ctx.state)
-    text = render_compliance_report(compliance_report(name, version), format)
+    state = ctx.state
+    card = compliance_report(name, version, store=state.store, artifacts=state.artifacts)
+    text = render_compliance_report(card, format)
     headers = {"X-Content-Type-Options": "nosniff"}
     if format == "html":
         headers["Content-Security-Policy"] = _REPORT_CSP
@@ -180,9 +162,8 @@ def get_costs(
     """CPU, wall time, memory (and GPU) of runs started in a window, grouped and priced."""
     from keel.governance import CostRates, cost
 
-    _process_store(ctx.state)
     rates = CostRates.parse(ctx.state.settings.cost_rates)
-    return cost(by=by, since=since, until=until, rates=rates).to_dict()
+    return cost(by=by, since=since, until=until, rates=rates, store=ctx.state.store).to_dict()
 
 
 @router.post("/features/online")

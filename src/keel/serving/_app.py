@@ -101,10 +101,16 @@ class ServingConfig:
 
 
 def _new_ids(n: int) -> list[str]:
-    # Unique, not secret: Mersenne Twister bits (reseeded from the OS in each forked worker)
-    # cost far less than os.urandom on a busy machine.
-    raw = f"{random.getrandbits(128 * n):0{32 * n}x}"
-    return [raw[i : i + 32] for i in range(0, 32 * n, 32)]
+    """Ids of one request's rows: 32 hex digits, 112 random bits shared plus the row number.
+
+    Unique, not secret: Mersenne Twister bits (reseeded from the OS in each forked worker)
+    cost far less than ``os.urandom`` on a busy machine.
+    """
+    if n > 0xFFFF:
+        raw = f"{random.getrandbits(128 * n):0{32 * n}x}"
+        return [raw[i : i + 32] for i in range(0, 32 * n, 32)]
+    prefix = f"{random.getrandbits(112):028x}"
+    return [f"{prefix}{i:04x}" for i in range(n)]
 
 
 class _Metrics:
@@ -162,7 +168,7 @@ class _App:
         self.config = config
         self.writer = PredictionLogWriter(
             flush_interval=config.flush_interval, flush_rows=config.flush_rows,
-            release_memory=True,
+            release_memory=True, release_interval=0.0,
         )  # fmt: skip
         self.registry = CollectorRegistry(auto_describe=False)
         self.metrics = _Metrics(self.registry)
@@ -758,14 +764,16 @@ def app_from_env() -> FastAPI:
     """Build the app from ``KEEL_SERVE_*`` variables (each ``keel serve --workers`` process)."""
     import json
 
-    from keel.serving._server import lean_process
+    from keel.serving._server import freeze_startup_objects, lean_process
 
     lean_process()
     target = os.environ["KEEL_SERVE_TARGET"]
     options = json.loads(os.environ.get("KEEL_SERVE_OPTIONS", "{}"))
-    return create_app(
+    app = create_app(
         target,
         deployment=options.pop("deployment", None),
         feature_service=options.pop("feature_service", None),
         **options,
     )
+    freeze_startup_objects()
+    return app

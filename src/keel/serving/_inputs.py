@@ -28,7 +28,7 @@ from __future__ import annotations
 import base64
 import itertools
 import operator
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -36,7 +36,14 @@ import numpy as np
 
 from keel.registry import ModelSignature
 
-__all__ = ["MAX_ERRORS", "InputChecker", "Prepared", "RequestInvalid", "as_array"]
+__all__ = [
+    "MAX_ERRORS",
+    "InputChecker",
+    "MatrixColumns",
+    "Prepared",
+    "RequestInvalid",
+    "as_array",
+]
 
 #: At most this many field errors are reported for one request.
 MAX_ERRORS = 20
@@ -88,6 +95,39 @@ class RequestInvalid(Exception):
         return {"error_code": code, "message": self.message, "details": {"errors": self.errors}}
 
 
+class MatrixColumns(Mapping[str, np.ndarray[Any, Any]]):
+    """The columns of a request's matrix by name, cut out only when read (by the log writer).
+
+    A request on the matrix path keeps one array for the log instead of one per column.
+    Each column comes back in its signature's type (``long`` as int64, ...), as the
+    column-by-column path gives it.
+    """
+
+    __slots__ = ("_arr", "_index", "_types")
+
+    def __init__(
+        self, arr: np.ndarray[Any, Any], index: Mapping[str, int], types: Sequence[Any]
+    ) -> None:
+        self._arr = arr
+        self._index = index  # name -> column, shared by every request of a checker
+        self._types = types
+
+    def __getitem__(self, name: str) -> np.ndarray[Any, Any]:
+        j = self._index[name]
+        column = self._arr[:, j]
+        dtype = self._types[j]
+        return column if dtype is np.float64 else column.astype(dtype)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._index)
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._index
+
+
 @dataclass(frozen=True)
 class Prepared:
     """A request's rows, ready for the model and for the log.
@@ -99,7 +139,7 @@ class Prepared:
     """
 
     model_input: Any
-    columns: dict[str, np.ndarray[Any, Any]]
+    columns: Mapping[str, np.ndarray[Any, Any]]
     num_rows: int
 
 
@@ -157,6 +197,7 @@ class InputChecker:
         self._log_types = [_MATRIX_TYPES.get(c.type) for c in self.specs]
         self._int_cols = [j for j, c in enumerate(self.specs) if c.type in ("long", "integer")]
         self._f32_cols = [j for j, c in enumerate(self.specs) if c.type == "float"]
+        self._position = {name: j for j, name in enumerate(self.names)}
         self._getter: Any = operator.itemgetter(*self.names) if self.names else None
 
     def matrix_ready(self) -> bool:
@@ -377,12 +418,8 @@ class InputChecker:
             arr = np.asfortranarray(arr)
         return Prepared(arr, self._matrix_columns(arr), len(rows))
 
-    def _matrix_columns(self, arr: np.ndarray[Any, Any]) -> dict[str, np.ndarray[Any, Any]]:
-        out: dict[str, np.ndarray[Any, Any]] = {}
-        for j, (name, dtype) in enumerate(zip(self.names, self._log_types, strict=True)):
-            column = arr[:, j]
-            out[name] = column if dtype is np.float64 else column.astype(dtype)
-        return out
+    def _matrix_columns(self, arr: np.ndarray[Any, Any]) -> Mapping[str, np.ndarray[Any, Any]]:
+        return MatrixColumns(arr, self._position, self._log_types)
 
     # -- columns ------------------------------------------------------------------------------
 

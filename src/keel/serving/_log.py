@@ -21,6 +21,7 @@ import sys
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,7 +34,7 @@ _logger = logging.getLogger("keel.serving")
 
 @dataclass
 class _Chunk:
-    columns: dict[str, np.ndarray[Any, Any]]
+    columns: Mapping[str, np.ndarray[Any, Any]]
     predictions: np.ndarray[Any, Any]
     ids: list[str]
     timestamp_ms: int
@@ -122,7 +123,7 @@ class PredictionLogWriter:
         deployment: str,
         model_name: str | None,
         model_version: int | None,
-        columns: dict[str, np.ndarray[Any, Any]],
+        columns: Mapping[str, np.ndarray[Any, Any]],
         predictions: np.ndarray[Any, Any],
         ids: list[str],
         *,

@@ -116,15 +116,39 @@ def start_server(
 _ARROW_FILESYSTEMS = ("pyarrow._s3fs", "pyarrow._gcsfs", "pyarrow._azurefs", "pyarrow._hdfs")
 
 
-def lean_process() -> None:
-    """Keep a serving process small: skip pyarrow's cloud filesystems when artifacts are local.
+#: glibc's ``mallopt`` parameter for the most malloc arenas (``M_ARENA_MAX``).
+_M_ARENA_MAX = -8
 
-    ``pyarrow.parquet`` imports ``pyarrow.fs``, which loads the S3 (AWS SDK), GCS, Azure and
-    HDFS libraries when they are present (about 6 MB resident), though Keel writes local
-    segments through its own artifact store. Marking them unavailable before ``pyarrow.fs``
-    is imported makes pyarrow skip them as it does on a build without them. Done only in the
-    processes :func:`serve` runs, and only when the artifact store is a local folder.
+
+def lean_process() -> None:
+    """Keep a serving process small. Done only in the processes :func:`serve` runs.
+
+    * Memory freed by the prediction log's flushes goes back to the OS sooner: Arrow allocates
+      from the C allocator (its ``system`` pool) instead of mimalloc, which keeps freed pages,
+      and glibc keeps one malloc arena instead of one per thread that ever allocated, each
+      holding on to its own free memory (the GIL serializes most allocations anyway). The
+      log writer also trims both after every flush. Under load this keeps the process about
+      30 MB smaller.
+    * When the artifact store is a local folder, pyarrow's cloud filesystems are not loaded:
+      ``pyarrow.parquet`` imports ``pyarrow.fs``, which loads the S3 (AWS SDK), GCS, Azure and
+      HDFS libraries when present (about 6 MB resident), though Keel writes segments through
+      its own artifact store. Marking them unavailable before ``pyarrow.fs`` is imported makes
+      pyarrow skip them, as on a build without them.
     """
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None)
+        if hasattr(libc, "mallopt"):
+            libc.mallopt(_M_ARENA_MAX, 1)
+    except OSError:  # not glibc: nothing to tune
+        pass
+    # Arrow's C++ side (the Parquet writer) picks its default pool from this variable when it
+    # first allocates; pyarrow's own calls follow set_memory_pool.
+    os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
+    import pyarrow as pa
+
+    pa.set_memory_pool(pa.system_memory_pool())
     if "pyarrow.fs" in sys.modules:
         return
     from keel.config import get_settings
@@ -134,6 +158,20 @@ def lean_process() -> None:
         return
     for name in _ARROW_FILESYSTEMS:
         sys.modules.setdefault(name, None)  # type: ignore[arg-type]  # None: "not available"
+
+
+def freeze_startup_objects() -> None:
+    """Keep the objects of imports and model loading out of garbage collection from now on.
+
+    scikit-learn, SciPy and pandas leave about a million objects; a full collection walks them
+    all (tens of milliseconds, a stall of every request in flight) while finding nothing to
+    free. ``gc.freeze`` moves them to a permanent generation that collections skip; garbage
+    made while serving is collected as before. Done only in the processes :func:`serve` runs.
+    """
+    import gc
+
+    gc.collect()
+    gc.freeze()
 
 
 def serve(
@@ -168,6 +206,7 @@ def serve(
 
     if workers <= 1:
         app = create_app(target, deployment=deployment, feature_service=feature_service, **options)
+        freeze_startup_objects()
         uvicorn.run(
             app,
             host=host,

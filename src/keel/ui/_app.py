@@ -347,7 +347,7 @@ def create_ui_router(
         deployments = data.recorded_deployments(state.store)
         if ref:
             try:
-                graph, svg = data.lineage_graph(state.prefix, ref, direction, depth, deployments)
+                graph, svg = data.lineage_graph(state, ref, direction, depth, deployments)
             except (InvalidArgumentError, NotFoundError) as exc:
                 error = exc.message
         return state.render(

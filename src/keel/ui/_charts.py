@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from markupsafe import Markup, escape
 
-__all__ = ["PALETTE", "GraphBox", "bar_chart", "graph_svg", "line_chart"]
+__all__ = ["PALETTE", "GraphBox", "bar_chart", "compare_chart", "graph_svg", "line_chart"]
 
 #: Series colours (Okabe-Ito, readable by colour-blind people).
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000")
@@ -187,6 +187,77 @@ def bar_chart(
         parts.append(
             f'<rect x="{x + 1:.1f}" y="{top + ph - h:.1f}" width="{max(bw - 2, 1):.1f}" '
             f'height="{h:.1f}" fill="{PALETTE[0]}"><title>{escape(label)}: {_fmt(v)}</title></rect>'
+        )
+    ends = axis or ((labels[0], labels[-1]) if labels else None)
+    if ends:
+        parts.append(
+            f'<text x="{left}" y="{height - 8}">{escape(ends[0])}</text>'
+            f'<text x="{width - left}" y="{height - 8}" text-anchor="end">'
+            f"{escape(ends[1])}</text>"
+        )
+    parts.append("</svg>")
+    return Markup("".join(parts))
+
+
+def compare_chart(
+    labels: Sequence[str],
+    series: dict[str, Sequence[float]],
+    *,
+    title: str,
+    axis: tuple[str, str] | None = None,
+    percent: bool = True,
+    width: int = 380,
+    height: int = 170,
+) -> Markup:
+    """Draw two or more series side by side per label (reference vs current shares).
+
+    Args:
+        labels: Each group's label (a histogram bin, a category), shown on hover.
+        series: Values per series name, one per label; each series gets a colour, a legend
+            entry and ``data-series`` on its bars.
+        title: The chart's accessible name, also drawn above it.
+        axis: The texts under the left and right ends (the first and last label by default).
+        percent: Whether the values are shares (drawn as percentages on hover).
+        width: Width in pixels.
+        height: Height in pixels.
+
+    Returns:
+        The SVG markup, safe to put in a template.
+    """
+    left, top, bottom = 8, 34, 28
+    pw, ph = width - 2 * left, height - top - bottom
+    parts = [
+        f'<svg class="chart" role="img" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" xmlns="http://www.w3.org/2000/svg">',
+        f"<title>{escape(title)}</title>",
+        f'<text x="{left}" y="13" class="chart-title">{escape(title)}</text>',
+    ]
+    clean = {
+        name: [v if math.isfinite(v) else 0.0 for v in values] for name, values in series.items()
+    }
+    top_value = max((v for vs in clean.values() for v in vs), default=0.0) or 1.0
+    n, k = max(len(labels), 1), max(len(clean), 1)
+    group = pw / n
+    bw = max((group - 2) / k, 1.0)
+    for j, (name, values) in enumerate(clean.items()):
+        colour = PALETTE[j % len(PALETTE)]
+        label = escape(name)
+        bars = []
+        for i, (text, v) in enumerate(zip(labels, values, strict=False)):
+            h = max(v, 0.0) / top_value * ph
+            x = left + i * group + 1 + j * bw
+            shown = f"{v * 100:.1f}%" if percent else _fmt(v)
+            bars.append(
+                f'<rect x="{x:.1f}" y="{top + ph - h:.1f}" width="{bw:.1f}" height="{h:.1f}">'
+                f"<title>{label} {escape(text)}: {shown}</title></rect>"
+            )
+        parts.append(
+            f'<g fill="{colour}" fill-opacity="0.8" data-series="{label}">{"".join(bars)}</g>'
+        )
+        lx = left + j * 110
+        parts.append(
+            f'<rect x="{lx}" y="20" width="10" height="8" fill="{colour}"></rect>'
+            f'<text x="{lx + 14}" y="28" class="legend">{label}</text>'
         )
     ends = axis or ((labels[0], labels[-1]) if labels else None)
     if ends:

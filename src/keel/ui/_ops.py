@@ -2,7 +2,9 @@
 
 A pipeline run's DAG is drawn with each step's status, duration and cache hit; the feature
 page lists the latest definitions and each view's materializations; a monitor's page charts
-its window metrics over time (drift score per feature, latency, quality) and lists its alerts.
+its window metrics over time (drift score per feature, latency, quality), draws reference vs
+current per feature for the latest window and lists its alerts; a deployment's page charts its
+requests, errors and latency over time (see :mod:`keel.ui._monitor_charts`).
 """
 
 from __future__ import annotations
@@ -197,9 +199,14 @@ def add_ops_pages(router: APIRouter, state: UiState, page: Callable[[Handler], H
         repo = DeploymentRepository(state.store)
         record = repo.get_deployment(name)
         require(state, request, "models.read", "model", record.spec.model_name)
-        monitors = [
-            m for m in MonitoringRepository(state.store).list_monitors() if m.deployment == name
-        ]
+        monitoring = MonitoringRepository(state.store)
+        monitors = [m for m in monitoring.list_monitors() if m.deployment == name]
+        firing = {
+            m.name: [a.check_name for a in monitoring.alert_states(m.id) if a.state == "firing"]
+            for m in monitors
+        }
+        from keel.ui._monitor_charts import traffic
+
         return state.render(
             request,
             "deployment.html",
@@ -207,6 +214,8 @@ def add_ops_pages(router: APIRouter, state: UiState, page: Callable[[Handler], H
             deployment=record,
             events=list(reversed(repo.list_events(name)))[:50],
             monitors=monitors,
+            firing=firing,
+            traffic=traffic(state, name),
         )
 
     @router.get("/monitors", response_class=HTMLResponse)
@@ -255,18 +264,25 @@ def add_ops_pages(router: APIRouter, state: UiState, page: Callable[[Handler], H
 
         repo = MonitoringRepository(state.store)
         record = repo.get_monitor(name)
+        from keel.ui._monitor_charts import feature_charts
         from keel.ui._pages_data import recorded_deployments
 
         recorded = recorded_deployments(state.store)
         results = repo.list_results(record.id, limit=500)
         events = repo.list_events(record.id, limit=1000)[-100:]
+        newest_first = list(reversed(results))
+        charted, features = feature_charts(
+            state, newest_first, request.query_params.get("window") or None
+        )
         return state.render(
             request,
             "monitor.html",
             title=f"Monitor {name}",
             monitor=record,
             deployment_recorded=record.deployment in recorded,
-            results=list(reversed(results)),
+            results=newest_first,
             charts=_metric_charts(results),
+            charted=charted,
+            features=features,
             events=list(reversed(events)),
         )

@@ -131,15 +131,17 @@ def recorded_deployments(store: SqlMetadataStore) -> set[str]:
 
 
 def lineage_graph(
-    prefix: str, ref: str, direction: str, depth: int, deployments: set[str]
+    state: UiState, ref: str, direction: str, depth: int, deployments: set[str]
 ) -> tuple[LineageGraph, Markup]:
-    """Walk the lineage graph from ``ref`` and draw it; every node links to its page.
+    """Walk the lineage graph from ``ref`` over the UI's stores and draw it.
 
-    Upstream graphs are drawn with the root on the right, so data always flows left to right.
+    Every node links to its page. Upstream graphs are drawn with the root on the right, so
+    data always flows left to right.
     """
     from keel.governance._lineage import lineage
 
-    graph = lineage(ref, direction, depth)
+    prefix = state.prefix
+    graph = lineage(ref, direction, depth, store=state.store, artifacts=state.tracking.artifacts)
     deepest = max((n.depth for n in graph.nodes), default=0)
     boxes = []
     for n in graph.nodes:

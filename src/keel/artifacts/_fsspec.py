@@ -93,7 +93,7 @@ class FsspecArtifactStore(ArtifactStore):
         """
         path = Path(path)
         digest, size = sha256_file(path)
-        if not self.exists(digest):
+        if not self._present(digest, restore=False):
             self._guard(lambda: self._upload_checked(path, digest), write=True)
         return digest, size
 
@@ -130,7 +130,7 @@ class FsspecArtifactStore(ArtifactStore):
     def put_bytes(self, data: bytes) -> str:
         """Upload bytes in a single PUT unless the blob exists."""
         digest = hashlib.sha256(data).hexdigest()
-        if not self.exists(digest):
+        if not self._present(digest, restore=False):
             self._guard(lambda: self.fs.pipe_file(self._key(digest), data), write=True)
         return digest
 
@@ -140,14 +140,21 @@ class FsspecArtifactStore(ArtifactStore):
     refresh_after: float = 600.0
 
     def exists(self, digest: str) -> bool:
-        """Whether the object exists; if it is older than :attr:`refresh_after`, refresh it."""
+        """Whether the object exists; if it is older than :attr:`refresh_after`, refresh it.
+
+        A blob just moved to the trash by a collector is brought back (fresh), so a caller
+        relying on the answer never commits a dangling reference.
+        """
+        return self._present(digest, restore=True)
+
+    def _present(self, digest: str, *, restore: bool) -> bool:
+        # ``restore=False`` for uploads: a writer that finds no blob uploads it anyway, so it
+        # need not pay a trash listing for every new blob.
         key = self._key(digest)
         try:
             info = self._guard(lambda: self.fs.info(key))
         except FileNotFoundError:
-            # Collected a moment ago: a blob in the trash is brought back (fresh), so a writer
-            # relying on it never commits a dangling reference.
-            return self._restore(digest)
+            return restore and self._restore(digest)
         if info.get("type") == "directory":
             return False
         modified = _modified(info)

@@ -80,6 +80,15 @@ def _print_report(report: GcReport) -> None:
                 style="yellow",
             )
         )
+    if report.trashed.count:
+        # Object stores have no atomic rename: collected blobs wait in a trash area for one
+        # grace period (restored if something references them meanwhile), then a later
+        # collection frees them.
+        console.print(
+            f"{'Would move' if report.dry_run else 'Moved'} {report.trashed.count} blob(s) "
+            f"({fmt_bytes(report.trashed.bytes)}) to the trash; a `keel gc` after the grace "
+            f"period ({report.grace_s:g}s) frees them."
+        )
     if not report.dry_run:
         console.print(
             f"[bold]{fmt_bytes(report.freed_bytes)} freed[/] ({report.freed_bytes} bytes)."

@@ -17,6 +17,14 @@ within the grace period (default one hour) of storing or checking the blob. The 
 the cut-off time on the store's clock, list the blobs, then mark: a row committed after the mark
 names a blob its writer refreshed after the cut-off, which the sweep therefore keeps.
 
+Object stores (S3) have no atomic rename, so the final time check (a HEAD) and the DELETE are two
+requests, and a writer may find the blob present between them, skip its upload and commit a
+reference. There the collector *moves* a blob to a trash area instead (copy, then delete; see
+:attr:`~keel.artifacts.ArtifactStore.uses_trash`): every read and ``exists`` that misses a blob
+restores it from the trash, and a trash entry is purged only by a later pass, once it has spent
+the grace period there *and* the references, read again right before the purge, still do not name
+it (a referenced entry is restored instead). Freed bytes are counted when the trash is purged.
+
 A pipeline cache entry whose blob was freed is a cache miss, never a broken hit: the runner
 checks every output with ``exists`` before using an entry (which also refreshes them).
 """
@@ -280,11 +288,12 @@ def _purge_trash(
             continue
         kind = before.get(digest, UNREFERENCED)
         if report.dry_run:
-            freed: int | None = entry.size
+            freed = entry.size
         else:
-            freed = artifacts.purge_trash(entry.key, older_than=cutoff)
-            if freed is None:
+            purged = artifacts.purge_trash(entry.key, older_than=cutoff)
+            if purged is None:  # trashed later than the cut-off, or purged by another collector
                 continue
+            freed = purged
             report.freed_bytes += freed
         totals[kind].count += 1
         totals[kind].bytes += freed

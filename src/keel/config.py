@@ -19,14 +19,17 @@ from __future__ import annotations
 
 import getpass
 import os
+import threading
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 
 from keel.errors import InvalidArgumentError, near_matches
 
 __all__ = [
+    "PerSettings",
     "Settings",
     "get_settings",
     "override_settings",
@@ -247,6 +250,50 @@ def reset_settings() -> None:
     """Forget the cached settings so the next :func:`get_settings` reads them again."""
     global _cached
     _cached = None
+
+
+class _Closable(Protocol):
+    def close(self) -> None: ...
+
+
+_C = TypeVar("_C", bound=_Closable)
+
+
+class PerSettings(Generic[_C]):
+    """One object per process for the current settings, rebuilt when the settings change.
+
+    Each capability's client (data, monitoring, llm) is a connection-holding object that must
+    follow :func:`reset_settings` and :func:`override_settings`; this holds it, closing the old
+    one when the settings object changes, under a lock so threads share one.
+
+    Args:
+        factory: Builds the object from settings (usually the client class).
+    """
+
+    def __init__(self, factory: Callable[[Settings], _C]) -> None:
+        self._factory = factory
+        self._value: _C | None = None
+        self._settings: Settings | None = None
+        self._lock = threading.Lock()
+
+    def get(self) -> _C:
+        """Return the object for the current settings, (re)building it when they changed."""
+        settings = get_settings()
+        with self._lock:
+            if self._value is None or self._settings is not settings:
+                if self._value is not None:
+                    self._value.close()
+                self._value = self._factory(settings)
+                self._settings = settings
+            return self._value
+
+    def reset(self) -> None:
+        """Close the current object; the next :meth:`get` builds a new one."""
+        with self._lock:
+            if self._value is not None:
+                self._value.close()
+            self._value = None
+            self._settings = None
 
 
 def require_embedded(settings: Settings, what: str) -> None:

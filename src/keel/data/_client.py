@@ -11,7 +11,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from keel.config import Settings, get_settings, require_embedded
+from keel.config import PerSettings, Settings, get_settings, require_embedded
 from keel.errors import IntegrityError, NotFoundError
 
 if TYPE_CHECKING:
@@ -117,29 +117,14 @@ class DataClient:
         self.store.close()
 
 
-_client: DataClient | None = None
-_client_settings: Settings | None = None
-_lock = threading.Lock()
+_clients: PerSettings[DataClient] = PerSettings(DataClient)
 
 
 def get_data_client() -> DataClient:
     """Return the process's data client for the current settings (reopened when they change)."""
-    global _client, _client_settings
-    settings = get_settings()
-    with _lock:
-        if _client is None or _client_settings is not settings:
-            if _client is not None:
-                _client.close()
-            _client = DataClient(settings)
-            _client_settings = settings
-        return _client
+    return _clients.get()
 
 
 def reset_data_client() -> None:
     """Close the current data client; the next :func:`get_data_client` opens a new one."""
-    global _client, _client_settings
-    with _lock:
-        if _client is not None:
-            _client.close()
-        _client = None
-        _client_settings = None
+    _clients.reset()

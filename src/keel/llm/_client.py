@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import threading
-
 from keel.artifacts import ArtifactStore, open_artifact_store
-from keel.config import Settings, get_settings, require_embedded
+from keel.config import PerSettings, Settings, get_settings, require_embedded
 from keel.store import SqlMetadataStore
 from keel.store._llm import LlmRepository
 
@@ -40,29 +38,14 @@ class LlmClient:
         self.store.close()
 
 
-_client: LlmClient | None = None
-_client_settings: Settings | None = None
-_lock = threading.Lock()
+_clients: PerSettings[LlmClient] = PerSettings(LlmClient)
 
 
 def get_llm_client() -> LlmClient:
     """Return the process's LLM client for the current settings (reopened on change)."""
-    global _client, _client_settings
-    settings = get_settings()
-    with _lock:
-        if _client is None or _client_settings is not settings:
-            if _client is not None:
-                _client.close()
-            _client = LlmClient(settings)
-            _client_settings = settings
-        return _client
+    return _clients.get()
 
 
 def reset_llm_client() -> None:
     """Close the current client; the next :func:`get_llm_client` opens a new one."""
-    global _client, _client_settings
-    with _lock:
-        if _client is not None:
-            _client.close()
-        _client = None
-        _client_settings = None
+    _clients.reset()

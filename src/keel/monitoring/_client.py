@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from keel.artifacts import ArtifactStore, LocalArtifactStore, blob_key, open_artifact_store
-from keel.config import Settings, get_settings, require_embedded
+from keel.config import PerSettings, Settings, get_settings, require_embedded
 from keel.store import SqlMetadataStore
 from keel.store._monitoring import MonitoringRepository
 from keel.store._predictions import PredictionLogRepository
@@ -91,29 +91,14 @@ class MonitoringClient:
             self._duckdb = None
 
 
-_client: MonitoringClient | None = None
-_client_settings: Settings | None = None
-_lock = threading.Lock()
+_clients: PerSettings[MonitoringClient] = PerSettings(MonitoringClient)
 
 
 def get_monitoring_client() -> MonitoringClient:
     """Return the process's monitoring client for the current settings (reopened on change)."""
-    global _client, _client_settings
-    settings = get_settings()
-    with _lock:
-        if _client is None or _client_settings is not settings:
-            if _client is not None:
-                _client.close()
-            _client = MonitoringClient(settings)
-            _client_settings = settings
-        return _client
+    return _clients.get()
 
 
 def reset_monitoring_client() -> None:
     """Close the current client; the next :func:`get_monitoring_client` opens a new one."""
-    global _client, _client_settings
-    with _lock:
-        if _client is not None:
-            _client.close()
-        _client = None
-        _client_settings = None
+    _clients.reset()

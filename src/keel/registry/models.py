@@ -309,8 +309,6 @@ def check_gates(name: str, version: int, *, to: str = "champion") -> list[GateRe
 
     The results are recorded (as a dry run, with no promotion id).
     """
-    from keel.store._registry import NewGateResult
-
     client = _client()
     number = _version(version)
     alias = validate_alias(to)
@@ -319,13 +317,25 @@ def check_gates(name: str, version: int, *, to: str = "champion") -> list[GateRe
     remote: object = client.repo
     if isinstance(remote, RestRegistryRepository):  # the server runs the gates, not a client
         return remote.check_gates(name, number, alias)
+    return check_gates_on(client, name, number, alias, actor=client.actor)
+
+
+def check_gates_on(
+    client: RegistryClient, name: str, number: int, alias: str, *, actor: str
+) -> list[GateResultRecord]:
+    """Evaluate and record the gates of a promotion on ``client``'s store (a dry run).
+
+    The embedded implementation of :func:`check_gates`; the server runs it for remote clients.
+    """
+    from keel.store._registry import NewGateResult
+
     _, outcomes = _evaluate(client, name, number, alias)
     return client.repo.record_gate_results(
         name,
         number,
         alias,
         [NewGateResult(r.name, r.kind, o.passed, o.reason, o.details) for r, o in outcomes],
-        client.actor,
+        actor,
     )
 
 
@@ -352,8 +362,6 @@ def promote(name: str, version: int, *, to: str, reason: str = "") -> PromotionR
         InvalidStateError: The alias moved while the gates were being evaluated.
         NotFoundError: The model or version does not exist.
     """
-    from keel.store._registry import NewGateResult
-
     client = _client()
     number = _version(version)
     alias = validate_alias(to)
@@ -362,6 +370,22 @@ def promote(name: str, version: int, *, to: str, reason: str = "") -> PromotionR
     remote: object = client.repo
     if isinstance(remote, RestRegistryRepository):  # the server runs the gates, not a client
         return remote.promote(name, number, alias, reason)
+    return promote_on(client, name, number, alias, reason=reason, actor=client.actor)
+
+
+def promote_on(
+    client: RegistryClient, name: str, number: int, alias: str, *, reason: str, actor: str
+) -> PromotionRecord:
+    """Run the gates and move the alias on ``client``'s store if all pass (see :func:`promote`).
+
+    The embedded implementation of :func:`promote`; the server runs it for remote clients.
+
+    Raises:
+        ValidationFailedError: One or more gates failed.
+        InvalidStateError: The alias moved while the gates were being evaluated.
+    """
+    from keel.store._registry import NewGateResult
+
     current, outcomes = _evaluate(client, name, number, alias)
     results = [NewGateResult(r.name, r.kind, o.passed, o.reason, o.details) for r, o in outcomes]
     record, _ = client.repo.record_promotion(
@@ -371,7 +395,7 @@ def promote(name: str, version: int, *, to: str, reason: str = "") -> PromotionR
         results=results,
         expected=None if current is None else current.version,
         reason=reason,
-        actor=client.actor,
+        actor=actor,
     )
     if record.outcome == "promoted":
         return record

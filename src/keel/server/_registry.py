@@ -16,11 +16,10 @@ from fastapi import Path as PathParam
 from fastapi import Query
 from pydantic import BaseModel, Field
 
-from keel.errors import ValidationFailedError
 from keel.governance import DEFAULT_PROJECT, require_role
 from keel.registry._uri import validate_model_name
 from keel.server._context import Ctx, KeelRouter, requires
-from keel.store._registry import ANY_VERSION, NewGateResult, NewModelVersion, RegistryRepository
+from keel.store._registry import ANY_VERSION, NewModelVersion, RegistryRepository
 
 __all__ = ["router"]
 
@@ -397,18 +396,11 @@ def check_gates(
 ) -> dict[str, Any]:
     """Evaluate the gates for promoting a version, here, and record the results (dry run)."""
     from keel.registry._uri import validate_alias
-    from keel.registry.models import _evaluate
+    from keel.registry.models import check_gates_on
 
     with _registry_client(ctx) as client:
         alias = validate_alias(body.to)
-        _, outcomes = _evaluate(client, name, version, alias)
-        results = client.repo.record_gate_results(
-            name,
-            version,
-            alias,
-            [NewGateResult(r.name, r.kind, o.passed, o.reason, o.details) for r, o in outcomes],
-            ctx.principal.name,
-        )
+        results = check_gates_on(client, name, version, alias, actor=ctx.principal.name)
     return {"results": [_d(r) for r in results]}
 
 
@@ -421,35 +413,11 @@ def promote(
 ) -> dict[str, Any]:
     """Move an alias to a version if every gate passes (gates run here, on the server)."""
     from keel.registry._uri import validate_alias
-    from keel.registry.models import _evaluate
+    from keel.registry.models import promote_on
 
     with _registry_client(ctx) as client:
         alias = validate_alias(body.to)
-        current, outcomes = _evaluate(client, name, version, alias)
-        results = [
-            NewGateResult(r.name, r.kind, o.passed, o.reason, o.details) for r, o in outcomes
-        ]
-        record, _ = client.repo.record_promotion(
-            name,
-            version,
-            alias,
-            results=results,
-            expected=None if current is None else current.version,
-            reason=body.reason,
-            actor=ctx.principal.name,
-        )
-    if record.outcome != "promoted":
-        failed = [r for r in results if not r.passed]
-        lines = "; ".join(f"{r.gate_name}: {r.reason}" for r in failed)
-        raise ValidationFailedError(
-            f"Promotion of {name!r} version {version} to {alias!r} was refused: {len(failed)} "
-            f"of {len(results)} gate(s) failed. {lines}. Fix these and promote again.",
-            details={
-                "name": name,
-                "version": version,
-                "alias": alias,
-                "promotion_id": record.id,
-                "failed_gates": [{"gate": r.gate_name, "reason": r.reason} for r in failed],
-            },
+        record = promote_on(
+            client, name, version, alias, reason=body.reason, actor=ctx.principal.name
         )
     return _d(record)

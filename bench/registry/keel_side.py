@@ -1,6 +1,8 @@
 """Keel's side: ``log`` (log + register, timed inside an active run) or ``load`` (fresh process).
 
-Prints one JSON line of timings in seconds. Usage: keel_side.py log|load|sklearn [serialization]
+Prints one JSON line of timings in seconds.
+Usage: keel_side.py log SERIALIZATION | load VERSION [warm] [estimator] | sklearn 1
+(``estimator``: load the estimator itself, ``compiled=False``, not the compiled NumPy form).
 """
 
 from __future__ import annotations
@@ -36,13 +38,13 @@ def log(serialization: str) -> dict[str, float]:
     return {"log_register_s": elapsed, "version": info.version or 0}
 
 
-def load(version: str, warm: bool) -> dict[str, float]:
+def load(version: str, warm: bool, compiled: bool) -> dict[str, float]:
     import keel
 
     if warm:  # the library the model needs is imported already: time the registry's own work
         import sklearn.linear_model  # noqa: F401
     t_import = time.perf_counter()
-    m = keel.load_model(f"models:/{spec.MODEL_NAME}/{version}")
+    m = keel.load_model(f"models:/{spec.MODEL_NAME}/{version}", compiled=compiled)
     t_load = time.perf_counter()
     m.predict(spec.rows())
     t_pred = time.perf_counter()
@@ -52,6 +54,8 @@ def load(version: str, warm: bool) -> dict[str, float]:
         "predict_s": t_pred - t_load,
         "in_process_s": t_pred - T0,
         "sqlalchemy_imported": float("sqlalchemy" in sys.modules),
+        "sklearn_imported": float("sklearn" in sys.modules),
+        "compiled": float(m.compiled is not None),
     }
 
 
@@ -65,8 +69,9 @@ def sklearn_import() -> dict[str, float]:
 
 if __name__ == "__main__":
     mode, arg = sys.argv[1], sys.argv[2]
-    warm = sys.argv[3:] == ["warm"]
+    warm = "warm" in sys.argv[3:]
+    compiled = "estimator" not in sys.argv[3:]
     if mode == "sklearn":
         print(json.dumps(sklearn_import()))
         raise SystemExit(0)
-    print(json.dumps(log(arg) if mode == "log" else load(arg, warm)))
+    print(json.dumps(log(arg) if mode == "log" else load(arg, warm, compiled)))

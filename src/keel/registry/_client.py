@@ -149,11 +149,13 @@ class RegistryClient:
         """Load version ``version`` of ``name``."""
         return self.load(f"models:/{name}/{version}", trusted_types=trusted_types)
 
-    def load(self, uri: str, *, trusted_types: Sequence[str] | None = None) -> LoadedModel:
+    def load(
+        self, uri: str, *, trusted_types: Sequence[str] | None = None, compiled: bool = True
+    ) -> LoadedModel:
         """Load the model a URI names; see :func:`load_model`."""
         ref = parse_model_uri(uri)
         digest, name, version = self.resolve(ref)
-        return _load(self.artifacts, uri, digest, name, version, trusted_types)
+        return _load(self.artifacts, uri, digest, name, version, trusted_types, compiled)
 
     # -- logging ----------------------------------------------------------------------------
 
@@ -326,20 +328,48 @@ def _load(
     name: str | None,
     version: int | None,
     trusted_types: Sequence[str] | None,
+    compiled: bool = True,
 ) -> LoadedModel:
+    from keel.registry._compiled import COMPILED_FILE, FORMAT, CompiledModel
+
     manifest = Manifest.from_json(artifacts.get_bytes(manifest_digest))
     flavor = get_flavor(manifest.flavor)
-    flavor.import_library()
-    # Every byte handed to a deserializer comes from get_bytes, which hashed exactly these
-    # bytes and compared them with the digest the manifest (pinned by the store) records.
-    files = {
-        rel: artifacts.get_bytes(entry["digest"])
-        for rel, entry in manifest.files.items()
-        if rel != "input_example.json" and not rel.startswith("code/")
-    }
-    check_library_versions(manifest, flavor.libraries, uri)
-    native = flavor.load(files, manifest, {"trusted_types": list(trusted_types or ())})
-    return LoadedModel(native, flavor, manifest, uri=uri, name=name, version=version)
+    skipped = {"input_example.json", COMPILED_FILE}
+
+    def load_native() -> Any:
+        flavor.import_library()
+        # Every byte handed to a deserializer comes from get_bytes, which hashed exactly these
+        # bytes and compared them with the digest the manifest (pinned by the store) records.
+        files = {
+            rel: artifacts.get_bytes(entry["digest"])
+            for rel, entry in manifest.files.items()
+            if rel not in skipped and not rel.startswith("code/")
+        }
+        check_library_versions(manifest, flavor.libraries, uri)
+        return flavor.load(files, manifest, {"trusted_types": list(trusted_types or ())})
+
+    spec = manifest.options.get("compiled") if compiled else None
+    entry = manifest.files.get(COMPILED_FILE) if isinstance(spec, dict) else None
+    if (
+        isinstance(spec, dict)
+        and entry is not None
+        and spec.get("format") == FORMAT
+        and not trusted_types
+    ):
+        # The NumPy form: nothing imported but NumPy, nothing unpickled; the estimator itself
+        # is loaded on first need (unwrap, or an input the compiled form leaves to it).
+        form = CompiledModel.from_bytes(spec, artifacts.get_bytes(entry["digest"]))
+        return LoadedModel(
+            None,
+            flavor,
+            manifest,
+            uri=uri,
+            name=name,
+            version=version,
+            compiled=form,
+            loader=load_native,
+        )
+    return LoadedModel(load_native(), flavor, manifest, uri=uri, name=name, version=version)
 
 
 def get_registry() -> RegistryClient:
@@ -428,7 +458,9 @@ def log_model(
     )
 
 
-def load_model(uri: str, *, trusted_types: Sequence[str] | None = None) -> LoadedModel:
+def load_model(
+    uri: str, *, trusted_types: Sequence[str] | None = None, compiled: bool = True
+) -> LoadedModel:
     """Load a model by URI.
 
     URIs: ``models:/NAME@ALIAS``, ``models:/NAME/VERSION``, ``models:/NAME/latest`` or
@@ -439,9 +471,14 @@ def load_model(uri: str, *, trusted_types: Sequence[str] | None = None) -> Loade
     :class:`~keel.errors.IntegrityError` and nothing is loaded. Loading under library versions
     other than the saved ones warns with :class:`LibraryVersionWarning`.
 
+    A scikit-learn model logged with an input example is usually also saved compiled (see
+    :mod:`keel.registry._compiled`): then loading imports neither scikit-learn nor SciPy and
+    unpickles nothing; ``unwrap()`` loads the estimator itself when asked.
+
     Args:
         uri: The model URI.
         trusted_types: For the skops format only: extra types to trust, by full name.
+        compiled: ``False`` loads the estimator itself even when a compiled form exists.
 
     Returns:
         A model whose ``predict`` takes a DataFrame, an array or a list of records.
@@ -464,5 +501,7 @@ def load_model(uri: str, *, trusted_types: Sequence[str] | None = None) -> Loade
         artifacts = open_artifact_store(
             settings.artifact_uri, s3_endpoint_url=settings.s3_endpoint_url
         )
-        return _load(artifacts, uri, fast.manifest_digest, fast.name, fast.version, trusted_types)
-    return RegistryClient().load(uri, trusted_types=trusted_types)
+        return _load(
+            artifacts, uri, fast.manifest_digest, fast.name, fast.version, trusted_types, compiled
+        )
+    return RegistryClient().load(uri, trusted_types=trusted_types, compiled=compiled)

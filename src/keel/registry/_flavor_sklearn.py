@@ -14,13 +14,25 @@ Formats:
 from __future__ import annotations
 
 import io
+import logging
 import pickle
+import warnings
 import zipfile
 from pathlib import Path
 from typing import Any, ClassVar
 
+import numpy as np
+
 from keel.errors import InvalidArgumentError, MissingDependencyError, ValidationFailedError
+from keel.registry._compiled import (
+    COMPILED_FILE,
+    CompiledModel,
+    NotCompiled,
+    compile_estimator,
+    verify,
+)
 from keel.registry._flavor import Flavor, SavedFiles, mro_modules
+from keel.registry._signature import to_frame_or_array
 
 __all__ = ["VETTED_SKOPS_TYPES", "SklearnFlavor"]
 
@@ -40,6 +52,7 @@ VETTED_SKOPS_TYPES = frozenset(
     }
 )
 
+_logger = logging.getLogger("keel.registry")
 _FILES = {"cloudpickle": "model.pkl", "joblib": "model.joblib", "skops": "model.skops"}
 
 
@@ -87,8 +100,17 @@ class SklearnFlavor(Flavor):
                 f"The scikit-learn object {type(model).__name__!r} has no predict method, so it "
                 "cannot be served as a model. Log a fitted estimator or pipeline that ends in one."
             )
+        files = [path.name]
+        compiled = _compile(model, options.get("input_example"))
+        if isinstance(compiled, str):
+            extra["compiled_note"] = compiled
+        else:
+            spec, data = compiled
+            (folder / COMPILED_FILE).write_bytes(data)
+            files.append(COMPILED_FILE)
+            extra["compiled"] = spec
         return SavedFiles(
-            files=[path.name],
+            files=files,
             serialization=serialization,
             model_input="frame" if hasattr(model, "feature_names_in_") else "array",
             methods=methods,
@@ -126,6 +148,36 @@ class SklearnFlavor(Flavor):
                 details={"untrusted_types": refused},
             )
         return skops_io.loads(data, trusted=sorted(found))
+
+
+def _compile(model: Any, example: Any) -> tuple[dict[str, Any], bytes] | str:
+    """Compile ``model`` and check it on its example; return the result or why not."""
+    if example is None:
+        return "not compiled: the model was logged without an input_example to check it on"
+    try:
+        spec, data = compile_estimator(model)
+        compiled = CompiledModel.from_bytes(spec, data)
+        frame = to_frame_or_array(example)
+        names = compiled.feature_names
+        if hasattr(frame, "columns"):
+            columns = names if names is not None else list(frame.columns)
+            matrix = frame[columns].to_numpy(dtype="float64")
+        else:
+            matrix = np.asarray(frame, dtype=np.float64)
+        if matrix.ndim != 2 or matrix.shape[1] != compiled.n_features:
+            return "not compiled: the input example does not have the model's columns"
+        with warnings.catch_warnings():
+            # Fitted on named columns, the estimator warns about an array: not news here.
+            warnings.simplefilter("ignore", UserWarning)
+            problem = verify(model, compiled, matrix)
+    except NotCompiled as exc:
+        return f"not compiled: {exc}"
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        return f"not compiled: {type(exc).__name__}: {exc}"
+    if problem is not None:
+        _logger.info("Model %s not compiled: %s", type(model).__name__, problem)
+        return f"not compiled: {problem}"
+    return spec, data
 
 
 def _skops() -> Any:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from keel.errors import InvalidStateError
 from keel.registry._flavor import Flavor
 from keel.registry._manifest import Manifest
 from keel.registry._signature import ModelSignature, enforce_input
+
+if TYPE_CHECKING:
+    from keel.registry._compiled import CompiledModel
 
 __all__ = ["LoadedModel"]
 
@@ -27,6 +31,10 @@ class LoadedModel:
         name: The registered model's name (``models:/`` URIs).
         version: The version number (``models:/`` URIs).
         run_id: The run that logged the model.
+        compiled: The model's NumPy form (scikit-learn models logged with an input example),
+            or ``None``. When present, ``predict`` and ``predict_proba`` use it, and the
+            estimator itself is loaded only by :meth:`unwrap` or for an input the compiled
+            form leaves to it (NaN or infinity, float32, another number of columns).
     """
 
     def __init__(
@@ -38,8 +46,12 @@ class LoadedModel:
         uri: str,
         name: str | None = None,
         version: int | None = None,
+        compiled: CompiledModel | None = None,
+        loader: Callable[[], Any] | None = None,
     ) -> None:
         self._native = native
+        self._loader = loader
+        self.compiled = compiled
         self._flavor = flavor
         self.manifest = manifest
         self.flavor = flavor.name
@@ -62,6 +74,30 @@ class LoadedModel:
             prepared = prepared.to_numpy()
         return prepared
 
+    def _matrix(self, prepared: Any) -> Any:
+        """The compiled form's input for ``prepared``, or ``None`` to use the estimator."""
+        assert self.compiled is not None
+        names = self.compiled.feature_names
+        if hasattr(prepared, "columns"):
+            if names is None or [str(c) for c in prepared.columns] != names:
+                return None
+            if not all(dtype.kind in "biuf" for dtype in prepared.dtypes):
+                return None
+            return prepared.to_numpy()
+        return None if names is not None else prepared
+
+    def _call(self, method: str, prepared: Any) -> Any:
+        if self.compiled is not None:
+            from keel.registry._compiled import fallback_error
+
+            matrix = self._matrix(prepared)
+            if matrix is not None:
+                try:
+                    return getattr(self.compiled, method)(matrix)
+                except fallback_error():
+                    pass
+        return getattr(self._flavor, method)(self.unwrap(), prepared, self.manifest)
+
     def predict(self, data: Any) -> Any:
         """Predict on ``data`` (DataFrame, NumPy array, list of records or dict of columns).
 
@@ -69,7 +105,7 @@ class LoadedModel:
             ValidationFailedError: The data does not match the input signature.
             InvalidArgumentError: The data is not of a kind a model takes.
         """
-        return self._flavor.predict(self._native, self._prepare(data), self.manifest)
+        return self._call("predict", self._prepare(data))
 
     @property
     def has_predict_proba(self) -> bool:
@@ -87,8 +123,15 @@ class LoadedModel:
                 f"The {self.flavor} model {self.uri!r} ({self.manifest.model_class}) has no "
                 "predict_proba; use predict."
             )
-        return self._flavor.predict_proba(self._native, self._prepare(data), self.manifest)
+        return self._call("predict_proba", self._prepare(data))
 
     def unwrap(self) -> Any:
-        """Return the underlying library object (estimator, booster, module, ...)."""
+        """Return the underlying library object (estimator, booster, module, ...).
+
+        A model loaded in its compiled form loads the estimator here, on first call (this
+        imports its library and verifies and reads its file).
+        """
+        if self._native is None and self._loader is not None:
+            self._native = self._loader()
+            self._loader = None
         return self._native

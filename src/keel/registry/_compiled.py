@@ -12,9 +12,10 @@ arithmetic can be reproduced operation for operation.
 Supported (alone, or as the steps of a ``Pipeline``):
 
 * preprocessing: ``StandardScaler``, ``MinMaxScaler``, ``MaxAbsScaler``;
-* linear models: ``LogisticRegression`` (binary and multinomial), ``LinearRegression``,
-  ``Ridge``, ``Lasso``, ``ElasticNet``, ``SGDRegressor``, and the decision-function
-  classifiers ``RidgeClassifier``, ``LinearSVC``, ``SGDClassifier`` (``predict`` only);
+* linear models: ``LogisticRegression`` (binary and multinomial), ``SGDClassifier`` with
+  ``log_loss``, ``LinearRegression``, ``Ridge``, ``Lasso``, ``ElasticNet``, ``SGDRegressor``,
+  and the decision-function classifiers ``RidgeClassifier``, ``LinearSVC`` and other
+  ``SGDClassifier`` losses (``predict`` only);
 * trees: ``DecisionTreeClassifier``/``Regressor``, ``RandomForestClassifier``/``Regressor``,
   ``ExtraTreesClassifier``/``Regressor`` (one output).
 
@@ -193,6 +194,11 @@ def _step(b: _Builder, est: Any, last: bool) -> dict[str, Any]:
             raise NotCompiled(f"multi-output {name} is not compiled")
         _linear(b, est)
         return {"kind": "regression"}
+    if _is_sklearn(est, "SGDClassifier") and est.loss == "log_loss":
+        facts = _classes(b, est)
+        _linear(b, est)
+        # Binary: the logistic function; more classes: one-vs-rest, normalized per row.
+        return {"kind": "logistic", "binary": len(est.classes_) <= 2, "ovr": True, **facts}
     if _is_sklearn(est, "RidgeClassifier", "LinearSVC", "SGDClassifier"):
         if np.asarray(est.classes_).ndim != 1:
             raise NotCompiled(f"multi-output {name} is not compiled")
@@ -276,6 +282,18 @@ def _softmax(x: np.ndarray) -> np.ndarray:
     np.exp(x, out=x)
     x /= x.sum(axis=1).reshape(-1, 1)
     return x
+
+
+def _ovr(x: np.ndarray) -> np.ndarray:
+    """One-vs-rest probabilities as scikit-learn's linear classifiers give them, in place."""
+    p = _expit(x)
+    total = p.sum(axis=1)
+    empty = total == 0
+    if empty.any():
+        p[empty, :] = 1
+        total[empty] = p.shape[1]
+    p /= total.reshape(p.shape[0], -1)
+    return p
 
 
 class CompiledModel:
@@ -440,6 +458,8 @@ class CompiledModel:
             if out.ndim == 1:
                 p = _expit(out)
                 return np.stack([1 - p, p], axis=1)
+            if self.spec.get("ovr"):
+                return _ovr(out)
             return _softmax(out)
         return out
 

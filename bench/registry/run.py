@@ -314,8 +314,8 @@ How to read it:
   process as the driver sees it, interpreter start-up, imports, load and one `predict` of five
   rows; this is the like-for-like row, because the two load calls do not start from the same
   place: `import mlflow` has already imported pandas and pyarrow before MLflow's load call
-  starts, while Keel's load call imports them (scikit-learn imports pandas, and pandas
-  pyarrow) inside its timing.
+  starts, while Keel's load call imports what it needs (NumPy for the compiled form; for
+  `compiled=False`, scikit-learn with SciPy, pandas and pyarrow) inside its timing.
 - The CPU row counts the user + system time of the same fresh processes: other jobs on the
   shared machine inflate wall-clock times (a process waits for a core), not CPU time.
 - Keel's default load (first column) reads the model's *compiled* form: when a scikit-learn

@@ -58,7 +58,9 @@ COMPILED_FILE = "compiled.npz"
 FORMAT = 1
 _VERIFY_ROWS = 256
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
-_IN_PLACE = frozenset({"sub", "div", "mul", "add", "clip"})
+#: Column-wise operations of the scalers, done in place on a copy of the input.
+_COLUMNWISE = {"sub": np.subtract, "div": np.divide, "mul": np.multiply, "add": np.add}
+_IN_PLACE = frozenset({*_COLUMNWISE, "clip"})
 
 
 class NotCompiled(Exception):
@@ -348,18 +350,9 @@ class CompiledModel:
         for key in ("v",):
             if key in a and a[key].shape != (width,):
                 raise ValueError(f"array {key} of {kind} has shape {a[key].shape}")
-        if kind == "sub":
-            v = a["v"]
-            return lambda x: np.subtract(x, v, out=x)
-        if kind == "div":
-            v = a["v"]
-            return lambda x: np.divide(x, v, out=x)
-        if kind == "mul":
-            v = a["v"]
-            return lambda x: np.multiply(x, v, out=x)
-        if kind == "add":
-            v = a["v"]
-            return lambda x: np.add(x, v, out=x)
+        if kind in _COLUMNWISE:
+            ufunc, v = _COLUMNWISE[kind], a["v"]
+            return lambda x: ufunc(x, v, out=x)
         if kind == "clip":
             low, high = float(op["low"]), float(op["high"])
             return lambda x: np.clip(x, low, high, out=x)

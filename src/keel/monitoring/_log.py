@@ -259,16 +259,20 @@ def log_predictions(
     elif np.isscalar(err):
         columns["error"] = pa.array(np.full(n, bool(err)))
     else:
-        columns["error"] = _array(err, n, "errors").cast(pa.bool_()).fill_null(False)
+        errors = _array(err, n, "errors").cast(pa.bool_())
+        # fill_null converts its Python scalar through pandas: only call it when needed.
+        columns["error"] = errors.fill_null(False) if errors.null_count else errors
     columns["prediction"] = _array(given["prediction"], n, "predictions")
     if given["prediction_score"] is not None:
         columns["prediction_score"] = _array(given["prediction_score"], n, "scores").cast(
             pa.float64()
         )
     out = pa.table({**columns, **{name: table.column(name) for name in table.column_names}})
-    buffer = io.BytesIO()
-    pq.write_table(out, buffer, compression="zstd")
-    data = buffer.getvalue()
+    # An Arrow buffer, not a Python file: the writer then needs the GIL for no page, so a
+    # serving worker's requests are not held up by its log flushes.
+    sink = pa.BufferOutputStream()
+    pq.write_table(out, sink, compression="zstd")
+    data = sink.getvalue().to_pybytes()
     client = get_monitoring_client()
     digest = client.artifacts.put_bytes(data)
     bounds = pc.min_max(columns["timestamp"].cast(pa.int64()))

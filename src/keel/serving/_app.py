@@ -100,6 +100,10 @@ class ServingConfig:
     monitor_metrics: bool = True
 
 
+#: The row-number part of the ids of a request's first rows.
+_ROW_SUFFIXES = tuple(f"{i:04x}" for i in range(1024))
+
+
 def _new_ids(n: int) -> list[str]:
     """Ids of one request's rows: 32 hex digits, 112 random bits shared plus the row number.
 
@@ -110,6 +114,8 @@ def _new_ids(n: int) -> list[str]:
         raw = f"{random.getrandbits(128 * n):0{32 * n}x}"
         return [raw[i : i + 32] for i in range(0, 32 * n, 32)]
     prefix = f"{random.getrandbits(112):028x}"
+    if n <= len(_ROW_SUFFIXES):  # three times faster than formatting each row number
+        return list(map(prefix.__add__, _ROW_SUFFIXES[:n]))
     return [f"{prefix}{i:04x}" for i in range(n)]
 
 
@@ -170,6 +176,8 @@ class _App:
             flush_interval=config.flush_interval, flush_rows=config.flush_rows,
             release_memory=True, release_interval=0.0,
         )  # fmt: skip
+        if config.log_predictions:
+            self.writer.preload()
         self.registry = CollectorRegistry(auto_describe=False)
         self.metrics = _Metrics(self.registry)
         writer, rt = self.writer, runtime
@@ -335,6 +343,8 @@ class _App:
             return None
         if served.predict_proba is not None:
             proba = served.predict_proba(prepared.model_input)
+        elif served.matrix:  # a compiled model without probabilities: no scores
+            return None
         else:
             from keel.registry._flavor import get_flavor
 
@@ -757,7 +767,44 @@ def create_app(
     add("/v1/health", health, methods=["GET"], summary="Liveness", response_class=Response)
     add("/v1/ready", ready, methods=["GET"], summary="Readiness", response_class=Response)
     add("/metrics", metrics, methods=["GET"], summary="Prometheus metrics", response_class=Response)
+    app.add_middleware(_PredictFastPath, state=state)
     return app
+
+
+class _PredictFastPath:
+    """ASGI middleware answering ``POST /v1/predict`` itself, ahead of FastAPI's routing.
+
+    The route is declared to FastAPI too (for the OpenAPI documentation), but a request would
+    go through its exception and exit-stack middlewares, the router and dependency solving
+    before reaching the handler, which takes no dependency: a large share of a one-row
+    request's time in the app. Every other request goes on to FastAPI unchanged.
+    """
+
+    def __init__(self, app: Any, state: _App) -> None:
+        self.app = app
+        self.state = state
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if (
+            scope["type"] == "http"
+            and scope["method"] == "POST"
+            and _route_path(scope) == "/v1/predict"
+        ):
+            from starlette.requests import Request
+
+            response = await self.state.predict(Request(scope, receive))
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+def _route_path(scope: Any) -> str:
+    """The request's path inside the app (without the ``root_path`` it is mounted under)."""
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    if root and path.startswith(root):
+        return path[len(root) :] or "/"
+    return path
 
 
 def app_from_env() -> FastAPI:

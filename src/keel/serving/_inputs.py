@@ -159,11 +159,11 @@ class InputChecker:
     """Checks requests against one model's signature and builds its input batch.
 
     With ``matrix=True`` (only for a signature of numeric columns, see :meth:`matrix_ready`)
-    the batch is a C-contiguous float64 array with one column per input in signature order,
-    and a well-formed request is parsed straight into it, without building per-column lists
-    or a DataFrame; anything unusual (a missing or extra field, ``null``, a value of another
-    type, an integer column given a fraction) takes the column-by-column check, which finds
-    and names the problem.
+    the batch is a C-contiguous float64 array with one column per input, in signature order
+    or in the order ``columns`` gives, and a well-formed request is parsed straight into it,
+    without building per-column lists or a DataFrame; anything unusual (a missing or extra
+    field, ``null``, a value of another type, an integer column given a fraction) takes the
+    column-by-column check, which finds and names the problem.
 
     Args:
         signature: The model's signature (``None``: columns are taken as sent, unchecked).
@@ -173,6 +173,13 @@ class InputChecker:
             contiguous). It can change the last bit of a model's floating-point answers (BLAS
             sums in another order), so serving picks the one that answers exactly as the
             DataFrame path does.
+        columns: The matrix's column order (the signature's names, in the order the model
+            wants them); ``None``: signature order. Requests still name or order fields as
+            the signature does.
+
+    Raises:
+        ValueError: ``matrix`` for a signature that is not numeric, or ``columns`` that are
+            not the signature's names.
     """
 
     def __init__(
@@ -182,6 +189,7 @@ class InputChecker:
         *,
         matrix: bool = False,
         order: Literal["C", "F"] = "C",
+        columns: Sequence[str] | None = None,
     ) -> None:
         self.signature = signature
         self.model_input = model_input
@@ -194,11 +202,27 @@ class InputChecker:
             raise ValueError("a matrix input needs a signature of numeric columns only")
         self.matrix = matrix
         self.order = order
-        self._log_types = [_MATRIX_TYPES.get(c.type) for c in self.specs]
-        self._int_cols = [j for j, c in enumerate(self.specs) if c.type in ("long", "integer")]
-        self._f32_cols = [j for j, c in enumerate(self.specs) if c.type == "float"]
-        self._position = {name: j for j, name in enumerate(self.names)}
-        self._getter: Any = operator.itemgetter(*self.names) if self.names else None
+        given = self.names if columns is None else [str(c) for c in columns]
+        if sorted(given) != sorted(self.names):
+            raise ValueError(
+                f"the matrix columns {given!r} are not the signature's inputs {self.names!r}"
+            )
+        #: The matrix's columns, in the model's order; requests use the signature's order.
+        self.matrix_names = given
+        by_name = {c.name: c for c in self.specs}
+        mspecs = [by_name[n] for n in given]
+        at = {name: j for j, name in enumerate(given)}
+        #: Where each signature column goes in the matrix (``None``: the same place).
+        self._perm: list[int] | None = None
+        if given != self.names:
+            self._perm = [self.names.index(n) for n in given]
+        self._log_types = [_MATRIX_TYPES.get(c.type) for c in mspecs]
+        self._int_cols = [j for j, c in enumerate(mspecs) if c.type in ("long", "integer")]
+        self._int32 = any(c.type == "integer" for c in mspecs)
+        self._f32_cols = [j for j, c in enumerate(mspecs) if c.type == "float"]
+        # Signature order (what the log keeps), matrix positions.
+        self._position = {name: at[name] for name in self.names}
+        self._getter: Any = operator.itemgetter(*given) if given else None
 
     def matrix_ready(self) -> bool:
         """Whether the signature allows a float64 matrix input: numeric columns only.
@@ -372,29 +396,34 @@ class InputChecker:
             if not isinstance(instances, list) or not instances:
                 return None
             if type(instances[0]) is list:  # rows in signature order
-                return self._matrix_rows(instances)
+                return self._matrix_rows(instances, self._perm)
             try:
-                rows: list[Any] = list(map(self._getter, instances))
+                rows: list[Any] = list(map(self._getter, instances))  # in matrix order
                 if set(map(len, instances)) != {len(self.names)}:  # extra fields
                     return None
             except (KeyError, TypeError):  # a missing field, or not all records
                 return None
             if len(self.names) == 1:
                 rows = [[v] for v in rows]
-            return self._matrix(rows)
-        if len(payload) == 2 and payload.get("columns") == self.names:
+            return self._matrix(rows, None)
+        if len(payload) == 2:
+            columns = payload.get("columns")
             data = payload.get("data")
-            if isinstance(data, list) and data:
-                return self._matrix_rows(data)
+            if not isinstance(data, list) or not data:
+                return None
+            if columns == self.matrix_names:
+                return self._matrix_rows(data, None)
+            if columns == self.names:
+                return self._matrix_rows(data, self._perm)
         return None
 
-    def _matrix_rows(self, rows: list[Any]) -> Prepared | None:
+    def _matrix_rows(self, rows: list[Any], perm: list[int] | None) -> Prepared | None:
         width = len(self.names)
         if not all(type(r) is list and len(r) == width for r in rows):
             return None
-        return self._matrix(rows)
+        return self._matrix(rows, perm)
 
-    def _matrix(self, rows: list[Any]) -> Prepared | None:
+    def _matrix(self, rows: list[Any], perm: list[int] | None) -> Prepared | None:
         types = set(map(type, itertools.chain.from_iterable(rows)))
         if not types <= _NUMBER:  # null, booleans, strings, objects: the slow path names them
             return None
@@ -402,15 +431,15 @@ class InputChecker:
             arr = np.array(rows, dtype=np.float64)
         except (OverflowError, ValueError):
             return None
+        if perm is not None:  # rows in signature order: the model's column order
+            arr = np.ascontiguousarray(arr[:, perm])
         if int in types and not bool(np.all(np.abs(arr) < 2.0**53)):
             return None  # integers a double cannot hold exactly: checked column by column
         if self._int_cols:
             ints = arr[:, self._int_cols]
             if not np.array_equal(ints, np.trunc(ints)):
                 return None  # a fraction in an integer column: a 422 from the slow path
-            if any(self.specs[j].type == "integer" for j in self._int_cols) and not bool(
-                np.all(np.abs(ints) <= 2**31 - 1)
-            ):
+            if self._int32 and not bool(np.all(np.abs(ints) <= 2**31 - 1)):
                 return None
         for j in self._f32_cols:  # the precision a float32 column has on the frame path
             arr[:, j] = arr[:, j].astype(np.float32)
@@ -458,7 +487,7 @@ class InputChecker:
 
     def _model_input(self, arrays: dict[str, np.ndarray[Any, Any]]) -> Any:
         if self.matrix:  # checked numeric columns (null as NaN), in signature order
-            stacked = np.column_stack([arrays[n] for n in self.names])
+            stacked = np.column_stack([arrays[n] for n in self.matrix_names])
             return np.asarray(stacked, dtype=np.float64, order=self.order)
         if self.model_input == "array":
             return np.column_stack(list(arrays.values()))

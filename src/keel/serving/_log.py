@@ -109,6 +109,18 @@ class PredictionLogWriter:
         """Prediction rows waiting for the next flush."""
         return self._pending
 
+    def preload(self) -> None:
+        """Import what a flush needs now (Arrow's Parquet writer and compute functions).
+
+        A server calls this at startup: imported on the first flush instead, they would stall
+        it under load for a fraction of a second while rows pile up, and a larger first
+        segment leaves the heap larger for good.
+        """
+        import pyarrow.compute
+        import pyarrow.parquet  # noqa: F401
+
+        import keel.monitoring._log  # noqa: F401
+
     def start(self) -> None:
         """Start the background thread (idempotent)."""
         if self._thread is None or not self._thread.is_alive():
@@ -223,20 +235,21 @@ class PredictionLogWriter:
         )
         scores = None
         if all(c.scores is not None for c in group):
-            scores = np.concatenate([c.scores for c in group if c.scores is not None])
+            scores = _arrow(np.concatenate([c.scores for c in group if c.scores is not None]))
         ids = [i for c in group for i in c.ids]
         # log_predictions counts rows from the features: inputs that are not columns (arrays
         # of three or more dimensions) leave one all-null placeholder column.
         table = pa.table(features) if features else pa.table({"input": pa.nulls(len(ids))})
+        # Every column goes in as an Arrow array already (see _arrow: no pandas import).
         log_predictions(
             deployment,
             table,
             _arrow(predictions),
             scores=scores,
-            prediction_ids=ids,
-            timestamps=np.repeat([c.timestamp_ms for c in group], sizes).astype(np.int64),
-            latency_ms=np.repeat([c.latency_ms for c in group], sizes).astype(np.float64),
-            errors=np.repeat([c.error for c in group], sizes).astype(bool),
+            prediction_ids=_strings(ids) or pa.array(ids, pa.string()),
+            timestamps=_arrow(np.repeat([c.timestamp_ms for c in group], sizes).astype(np.int64)),
+            latency_ms=_arrow(np.repeat([c.latency_ms for c in group], sizes).astype(np.float64)),
+            errors=_arrow(np.repeat([c.error for c in group], sizes).astype(bool)),
             model_name=model_name,
             model_version=model_version,
         )
@@ -304,10 +317,73 @@ def _flat(predictions: np.ndarray[Any, Any], n: int) -> np.ndarray[Any, Any]:
 
 
 def _arrow(values: np.ndarray[Any, Any]) -> Any:
+    """One log column as an Arrow array.
+
+    Numbers, booleans and strings are wrapped from their buffers: ``pa.array`` on a NumPy
+    array or a list imports pandas (pyarrow looks for pandas types first), about 50 MB in a
+    worker whose model needs no DataFrame. NaN stays NaN (not null), as ``pa.array`` keeps it.
+    Anything else (datetimes, lists, mixed objects) goes through ``pa.array``.
+    """
     import pyarrow as pa
 
-    if values.dtype.kind == "M":
+    kind = values.dtype.kind
+    if values.ndim == 1 and values.dtype.isnative:
+        n = len(values)
+        if kind == "b":
+            bits = np.packbits(values, bitorder="little")
+            return pa.Array.from_buffers(pa.bool_(), n, [None, pa.py_buffer(bits)])
+        if kind in "iuf":
+            flat = np.ascontiguousarray(values)
+            return pa.Array.from_buffers(
+                pa.from_numpy_dtype(flat.dtype), n, [None, pa.py_buffer(flat)]
+            )
+        if kind in "OU":
+            strings = _strings(values.tolist())
+            if strings is not None:
+                return strings
+    if kind == "M":
         return pa.array(values.astype("datetime64[ms]"))
-    if values.dtype.kind == "O":
+    if kind == "O":
         return pa.array(values.tolist())
     return pa.array(values)
+
+
+def _strings(items: list[Any]) -> Any | None:
+    """A list of ``str`` or ``None`` as an Arrow string array from its buffers, else ``None``."""
+    import pyarrow as pa
+
+    n = len(items)
+    types = set(map(type, items))
+    if not types <= {str, type(None)}:
+        return None
+    lengths: Any = None
+    joined = b""
+    if types == {str}:  # prediction ids: one join, no object per row
+        text = "".join(items)
+        joined = text.encode("utf-8", "surrogatepass")
+        if len(joined) == len(text):  # ASCII: a byte per character
+            lengths = np.fromiter(map(len, items), np.int64, n)
+    validity = None
+    nulls = 0
+    if lengths is None:
+        try:
+            encoded = [b"" if v is None else v.encode() for v in items]
+        except UnicodeEncodeError:  # lone surrogates: let pa.array report them
+            return None
+        joined = b"".join(encoded)
+        lengths = np.fromiter(map(len, encoded), np.int64, n)
+        if type(None) in types:
+            present = np.fromiter((v is not None for v in items), dtype=bool, count=n)
+            nulls = n - int(present.sum())
+            validity = pa.py_buffer(np.packbits(present, bitorder="little"))
+    offsets = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    large = int(offsets[-1]) > 2**31 - 1
+    if not large:
+        offsets = offsets.astype(np.int32)
+    return pa.Array.from_buffers(
+        pa.large_string() if large else pa.string(),
+        n,
+        [validity, pa.py_buffer(offsets), pa.py_buffer(joined)],
+        null_count=nulls,
+    )

@@ -21,6 +21,13 @@ The path is taken only when, at load time:
   columns contiguous) is chosen here: the one that answers bitwise as the DataFrame does.
 
 Otherwise the model is served on DataFrames as before.
+
+A model the registry loaded with a compiled form (``model.compiled``, NumPy-only
+``predict``/``predict_proba``, checked against the estimator by the registry) takes the same
+path without the estimator: :func:`compiled_matrix_model` builds the matrix in the compiled
+model's column order (``compiled.feature_names``, else the signature's) and never calls
+``model.unwrap()``, so a worker serving it imports neither scikit-learn nor pandas. The
+logged input example, when there is one, only has to go through it without an error.
 """
 
 from __future__ import annotations
@@ -40,7 +47,7 @@ from keel.serving._inputs import InputChecker
 if TYPE_CHECKING:
     from keel.registry import LoadedModel
 
-__all__ = ["MatrixModel", "matrix_model", "strip_feature_names"]
+__all__ = ["MatrixModel", "compiled_matrix_model", "matrix_model", "strip_feature_names"]
 
 _logger = logging.getLogger("keel.serving")
 
@@ -153,3 +160,109 @@ def matrix_model(
     if close is None:
         _logger.debug("No matrix fast path for %s: the answers differ", model.uri)
     return close
+
+
+def compiled_matrix_model(
+    model: LoadedModel, frame_checker: InputChecker, example: bytes | None
+) -> MatrixModel | None:
+    """Build the fast path on ``model.compiled``, if it has one that fits, else ``None``.
+
+    The signature must be numeric only (:meth:`InputChecker.matrix_ready`) and the compiled
+    model's columns (``feature_names``, else ``n_features``) must be the signature's. The
+    estimator is not loaded: ``model.unwrap()`` is not called.
+
+    Args:
+        model: The loaded model.
+        frame_checker: The model's DataFrame checker (its signature).
+        example: The bytes of the model's ``input_example.json``, if it was logged with one;
+            it must predict without an error.
+    """
+    compiled = getattr(model, "compiled", None)
+    if compiled is None or not frame_checker.matrix_ready():
+        return None
+    names = getattr(compiled, "feature_names", None)
+    width = getattr(compiled, "n_features", None)
+    try:
+        if names is not None:
+            names = [str(n) for n in names]
+        checker = InputChecker(
+            frame_checker.signature, frame_checker.model_input, matrix=True, order="C",
+            columns=names,
+        )  # fmt: skip
+    except ValueError as exc:  # the compiled model wants other columns
+        _logger.debug("No compiled fast path for %s: %s", model.uri, exc)
+        return None
+    if width is not None and int(width) != len(checker.matrix_names):
+        _logger.debug(
+            "No compiled fast path for %s: it takes %s features, the signature has %d",
+            model.uri, width, len(checker.matrix_names),
+        )  # fmt: skip
+        return None
+    has_proba = bool(getattr(compiled, "has_proba", False))
+    leave = _fallback_error()
+    if example is not None:
+        try:
+            body = json.loads(example)
+            if body.get("type") == "records" and body.get("data"):
+                prepared = checker.prepare({"instances": body["data"]})
+                n = len(np.asarray(compiled.predict(prepared.model_input)))
+                if n != prepared.num_rows:
+                    raise ValueError(f"{n} predictions for {prepared.num_rows} rows")
+                if has_proba:
+                    compiled.predict_proba(prepared.model_input)
+        except leave:  # rows for the estimator (NaN): nothing to learn about the columns
+            pass
+        except Exception as exc:  # the example does not go through: the estimator's path
+            _logger.debug("No compiled fast path for %s: %s", model.uri, exc)
+            return None
+    names = checker.matrix_names if compiled.feature_names is not None else None
+    return MatrixModel(
+        checker,
+        _or_estimator(model, "predict", compiled.predict, names, leave),
+        _or_estimator(model, "predict_proba", compiled.predict_proba, names, leave)
+        if has_proba
+        else None,
+    )
+
+
+class _Never(Exception):
+    """Raised by nothing: the compiled form's fallback signal when there is none."""
+
+
+def _fallback_error() -> type[Exception]:
+    try:
+        from keel.registry._compiled import fallback_error
+    except ImportError:  # a registry without compiled models
+        return _Never
+    return fallback_error()
+
+
+def _or_estimator(
+    model: LoadedModel,
+    method: str,
+    call: Callable[[Any], Any],
+    names: list[str] | None,
+    leave: type[Exception],
+) -> Callable[[Any], Any]:
+    """``call``, or the estimator's ``method`` for a matrix the compiled form leaves to it.
+
+    The compiled form takes finite float64 rows only; a request with ``null`` in a nullable
+    column (NaN) goes to the estimator, loaded on first need, on a DataFrame in the columns it
+    was fitted with (or on the matrix, for an estimator fitted without column names).
+    """
+
+    def run(x: Any) -> Any:
+        try:
+            return call(x)
+        except leave:
+            from keel.registry._flavor import get_flavor
+
+            data = x
+            if names is not None:
+                import pandas as pd
+
+                data = pd.DataFrame(x, columns=names, copy=False)
+            native = model.unwrap()
+            return getattr(get_flavor(model.flavor), method)(native, data, model.manifest)
+
+    return run

@@ -436,20 +436,25 @@ def _wrap(
     if previous is not None:  # same model, another feature service: keep its calls
         return dataclasses.replace(previous, feature_service=service)
     from keel.registry._flavor import get_flavor
-    from keel.serving._matrix import matrix_model
+    from keel.serving._matrix import compiled_matrix_model, matrix_model
 
-    flavor = get_flavor(model.flavor)
-    native = model.unwrap()
     manifest = model.manifest
     model_input = manifest.model_input or "frame"
     checker = InputChecker(model.signature, model_input)
-    if example is not None and model.flavor == "sklearn" and checker.matrix_ready():
-        fast = matrix_model(model, checker, example(model))
+    if checker.matrix_ready():
+        data = example(model) if example is not None else None
+        fast = None
+        if getattr(model, "compiled", None) is not None:  # NumPy only: no unwrap()
+            fast = compiled_matrix_model(model, checker, data)
+        if fast is None and example is not None and model.flavor == "sklearn":
+            fast = matrix_model(model, checker, data)
         if fast is not None:
             return ServedModel(
                 model, name, version, fast.checker, service, fast.predict, fast.predict_proba,
                 matrix=True,
             )  # fmt: skip
+    flavor = get_flavor(model.flavor)
+    native = model.unwrap()
 
     def predict(batch: Any) -> Any:
         return flavor.predict(native, batch, manifest)

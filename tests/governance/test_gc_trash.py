@@ -93,3 +93,30 @@ def test_unreferenced_trash_is_freed_after_the_grace_period_with_exact_bytes(
     assert second.by_kind["unreferenced"].bytes == len(content)
     assert list(artifacts.iter_trash()) == []
     assert not artifacts.exists(digest)
+
+
+def test_a_pass_slower_than_the_grace_period_does_not_free_what_it_just_trashed(
+    s3_artifacts: ArtifactStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Regression: on a loaded machine a pass took longer than the grace period, and its purge
+    step freed the blobs its own moves had just put in the trash."""
+    client = get_client()
+    artifacts = s3_artifacts
+    content = b"moved by a slow pass" * 5
+    digest = artifacts.put_bytes(content)
+    time.sleep(2.2)
+    collect = artifacts.collect
+
+    def slow_collect(key: str, *, older_than: float) -> int | None:
+        moved = collect(key, older_than=older_than)
+        time.sleep(2.2)  # the move is older than the grace period before the purge step
+        return moved
+
+    with monkeypatch.context() as m:
+        m.setattr(artifacts, "collect", slow_collect)
+        report = collect_garbage(client.store, artifacts, grace_s=1.0)
+    assert report.trashed.count == 1
+    assert report.freed_bytes == 0
+    assert [t.key.split(".")[0] for t in artifacts.iter_trash()] == [digest]
+    later = collect_garbage(client.store, artifacts, grace_s=1.0)
+    assert later.freed_bytes == len(content)

@@ -203,6 +203,7 @@ def collect_garbage(
             continue
         candidates.append((blob, before.get(blob.key, UNREFERENCED)))
     totals: dict[str, KindTotal] = defaultdict(KindTotal)
+    trashed_now: set[str] = set()
     for i, (blob, kind) in enumerate(candidates):
         if progress is not None:
             progress("blobs", i + 1, len(candidates))
@@ -214,6 +215,7 @@ def collect_garbage(
                 report.kept_recent += 1
                 continue
             if artifacts.uses_trash:  # moved to the trash: counted when it is purged
+                trashed_now.add(blob.key)
                 report.trashed.count += 1
                 report.trashed.bytes += blob.size
                 continue
@@ -222,7 +224,10 @@ def collect_garbage(
         totals[kind].count += 1
         totals[kind].bytes += freed
     if artifacts.uses_trash:
-        _purge_trash(repo, artifacts, report, totals, before, grace_s, only_set, live)
+        # What this pass moved spends a grace period in the trash before a later pass frees
+        # it (with no grace period, at once).
+        skip = trashed_now if grace_s > 0 else set()
+        _purge_trash(repo, artifacts, report, totals, before, grace_s, only_set, live, skip)
     if only_set is None:
         for tmp in artifacts.iter_temp_files():
             if tmp.modified >= cutoff:
@@ -262,6 +267,7 @@ def _purge_trash(
     grace_s: float,
     only_set: set[str] | None,
     live: dict[str, str],
+    skip: set[str],
 ) -> None:
     """Free trash entries older than the grace period that nothing references *now*.
 
@@ -270,7 +276,10 @@ def _purge_trash(
     so by now that reference is visible and the blob is restored instead of freed.
     """
     trash = [
-        t for t in artifacts.iter_trash() if only_set is None or _trash_digest(t.key) in only_set
+        t
+        for t in artifacts.iter_trash()
+        if (only_set is None or _trash_digest(t.key) in only_set)
+        and _trash_digest(t.key) not in skip
     ]
     if not trash:
         return

@@ -416,3 +416,91 @@ def test_strategy_choice_follows_the_estimated_pairs(fs: FeatureStore, stats_pat
         assert not choice(100, 48 * hour)  # 100 rows x 48 rows per key > 960 source rows
     finally:
         con.close()
+
+
+@pytest.mark.parametrize("layout", ["one file", "folder", "glob"])
+def test_ties_are_broken_alike_in_one_file_and_across_files(
+    fs: FeatureStore, tmp_path: Path, layout: str
+) -> None:
+    # One Parquet file needs no file order to break ties (Keel leaves the file out then); a
+    # folder or a glob does. Either way: greatest created timestamp, null as oldest, then the
+    # last row.
+    h = pd.Timedelta(hours=1)
+    rows = [
+        {"customer_id": 1, "event_time": T0, "v": 1, "created": T0 + h},
+        {"customer_id": 1, "event_time": T0, "v": 2, "created": None},
+        {"customer_id": 1, "event_time": T0, "v": 3, "created": T0 + h},
+        {"customer_id": 2, "event_time": T0, "v": 4, "created": None},
+        {"customer_id": 2, "event_time": T0, "v": 5, "created": None},
+        {"customer_id": 3, "event_time": T0, "v": 6, "created": T0},
+        {"customer_id": 3, "event_time": T0 + h, "v": 7, "created": None},
+    ]
+    folder = tmp_path / "ties"
+    if layout == "one file":
+        write(folder / "all.parquet", rows)
+        source = str(folder / "all.parquet")
+    else:  # the later file holds the later rows, so "last row" reads the same in both
+        write(folder / "part-0.parquet", rows[:2])
+        write(folder / "part-1.parquet", rows[2:])
+        source = str(folder) if layout == "folder" else str(folder / "*.parquet")
+    fs.apply(
+        [
+            FeatureView(
+                "ties",
+                entities=[CUSTOMER],
+                source=source,
+                timestamp="event_time",
+                created_timestamp="created",
+                features={"v": "int64"},
+            )
+        ],
+        show_diff=False,
+    )
+    entity = pd.DataFrame(
+        {
+            "customer_id": [3, 1, 2, 4, 3, 1],
+            "event_timestamp": [T0, T0, T0, T0, T0 + h, T0 - h],
+        }
+    )
+    got = fs.historical(entity, ["ties:v"])["v"].tolist()
+    assert got == [6, 3, 5, pd.NA, 7, pd.NA]
+
+
+def test_views_are_queried_one_at_a_time_in_entity_order(
+    fs: FeatureStore, small: Path, tmp_path: Path
+) -> None:
+    # Each view is its own query whose rows come back in any order; the features must still
+    # line up with the entity rows, which repeat and are not sorted.
+    other = write(
+        tmp_path / "other" / "o.parquet",
+        [{"customer_id": c, "at": T0, "score": float(c) * 10} for c in (1, 2, 3)],
+    )
+    fs.apply(
+        [
+            FeatureView(
+                "other",
+                entities=[CUSTOMER],
+                source=str(other),
+                timestamp="at",
+                features={"score": "float64"},
+            )
+        ],
+        show_diff=False,
+    )
+    h = pd.Timedelta(hours=1)
+    entity = pd.DataFrame(
+        {
+            "customer_id": [2, 1, 3, 1, 2, 9],
+            "event_timestamp": [T0 + 2 * h, T0 + 3 * h, T0, T0, T0, T0 + h],
+        }
+    )
+    out = fs.historical(entity, ["customer_stats:country", "other:score"])
+    assert [None if pd.isna(v) else v for v in out["country"]] == [
+        "IT",
+        "FR",
+        None,
+        "DE",
+        None,
+        None,
+    ]
+    assert [None if pd.isna(v) else v for v in out["score"]] == [20.0, 10.0, 30.0, 10.0, 20.0, None]

@@ -200,6 +200,28 @@ def test_online_bad_input(store_on: FeatureStore, recent: tuple[Path, pd.DataFra
     assert fs.online(REFS, {"customer_id": np.array([1, 2])})["customer_id"] == [1, 2]
 
 
+def test_online_entities_of_mixed_shapes(
+    store_on: FeatureStore, recent: tuple[Path, pd.DataFrame]
+) -> None:
+    # Plain one-key dicts take a fast path; any other entity list must give the same answer.
+    path, _ = recent
+    fs = store_on
+    fs.apply([CUSTOMER, make_view(path)], show_diff=False)
+    fs.materialize(start=pd.Timestamp("2000-01-01", tz="UTC"))
+    plain = fs.online(REFS, [{"customer_id": 1}, {"customer_id": 2}, {"customer_id": 1}])
+    assert plain["customer_id"] == [1, 2, 1]
+    assert plain["country"][0] == plain["country"][2] is not None
+    extra = fs.online(
+        REFS, [{"customer_id": 1}, {"customer_id": 2, "channel": "web"}, {"customer_id": 1}]
+    )
+    assert extra == plain
+    missing = fs.online(REFS, [{"customer_id": 1}, {"customerid": 2}])
+    assert missing["customer_id"] == [1, None]
+    assert missing["country"] == [plain["country"][0], None]
+    with pytest.raises(InvalidArgumentError, match=r"Entity 1 is 5; each entity is a dict"):
+        fs.online(REFS, [{"customer_id": 1}, 5])  # type: ignore[list-item]
+
+
 def test_module_level_lookup_uses_the_settings(
     keel_home: Path, recent: tuple[Path, pd.DataFrame]
 ) -> None:

@@ -63,6 +63,20 @@ def test_nan_and_infinity_survive(online: BaseOnlineStore) -> None:
     assert second[4] == ""
 
 
+def test_nan_among_plain_floats_without_booleans(online: BaseOnlineStore) -> None:
+    # A table without booleans keeps SQLite's rows as they are unless one holds Keel's NaN.
+    online.write(
+        PAIR, [("a", 1, 0, None, 3.0), ("a", 2, 0, None, math.nan), ("b", 1, 0, None, None)]
+    )
+    got = online.read(PAIR, [("a", 1), ("a", 2), ("b", 1), ("a", 1)])
+    assert got[0] == (0, None, 3.0)
+    assert isinstance(got[0][2], float)
+    assert got[1] is not None
+    assert math.isnan(got[1][2])
+    assert got[2] == (0, None, None)
+    assert got[3] == got[0]
+
+
 def test_older_rows_never_replace_newer(online: BaseOnlineStore) -> None:
     online.write(TABLE, [(1, 200, None, 2.0, 2, "new", True, 0)])
     online.write(TABLE, [(1, 100, None, 1.0, 1, "old", True, 0)])

@@ -177,8 +177,9 @@ def _kind_of(entity_df: Any) -> tuple[str, Any]:
         return "polars", entity_df
     if isinstance(entity_df, str) and entity_df.strip():
         from keel.features._duck import arrow_table, connect
+        from keel.features._sources import text_reads_remote
 
-        con = connect()
+        con = connect(remote=text_reads_remote(entity_df))
         try:
             import duckdb
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from keel.features._duck import arrow_reader, connect, quote, ts_literal
 from keel.features._offline import _ts_expr, source_relation
-from keel.features._sources import FILE_COL, POS_COL
+from keel.features._sources import FILE_COL, POS_COL, reads_remote
 from keel.features._types import DUCKDB_TYPES
 
 if TYPE_CHECKING:
@@ -44,7 +44,7 @@ def materialize_view(
             start_us = end_us - view.ttl_us
     if start_us is not None and start_us >= end_us:
         return None
-    con = connect()
+    con = connect(remote=reads_remote(view.source))
     try:
         relation, ts_type, _, lineage_ref = source_relation(con, view)
         ts_sql, cast_type = _ts_expr(view.timestamp, ts_type)

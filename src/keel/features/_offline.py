@@ -11,17 +11,19 @@ Each view is two steps. First the matching event time per entity row: an ASOF jo
 entity rows with just the source's keys and times, or, for a view with a ttl that is short
 against the data, a hash join of each entity row with its entity's rows in two ttl-wide time
 buckets (no sort of the source, a fraction of the memory; one scan of keys and times decides).
-Then an equality join fetches the rows at those times and applies the tie rule.
+Then an equality join fetches the rows at those times. Arrow applies the tie rule to the entity
+rows that matched several and puts the features in entity-row order.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import os
+from typing import TYPE_CHECKING, Any
 
 from keel.errors import InvalidArgumentError, near_matches
 from keel.features._duck import arrow_table, describe, quote, ts_literal
 from keel.features._frames import ROW_COL, TS_COL, EntityFrame
-from keel.features._sources import FILE_COL, POS_COL, render
+from keel.features._sources import FILE_COL, POS_COL, ParquetSource, SqlSource, render
 from keel.features._types import DUCKDB_TYPES
 
 if TYPE_CHECKING:
@@ -179,44 +181,69 @@ def retrieve(
 ) -> pa.Table:
     """Return one column per ``(view, feature)``, named ``view__feature``, in entity-row order.
 
+    One query per view, so the memory of one view's joins is freed before the next view's.
+    Each returns its matched rows in any order, with the source position of each (ties of
+    event time give several rows for one entity row); Arrow then breaks those ties and puts
+    the rows in entity-row order. DuckDB could do both (a window and a join with the entity
+    rows, sorted), but would hold every matched row in hash partitions and sort buffers for
+    it: about a third of the query's working memory.
+
     Args:
         con: The DuckDB connection to run on.
         frame: The entity rows.
         views: View name to the view and the features to read from it.
     """
+    import pyarrow as pa
+
+    columns: dict[str, pa.ChunkedArray] = {}
     con.register("__keel_entity", frame.table)
-    ctes: list[str] = []
-    selects: list[str] = []
-    joins: list[str] = []
-    for i, (view, feats) in enumerate(views.values()):
-        _check_key_types(frame, view)
-        relation, ts_type, types, _ = source_relation(con, view)
-        for feat in feats:
-            if feat not in types:
-                raise InvalidArgumentError(
-                    f"The source of feature view {view.name!r} no longer has the feature column "
-                    f"{feat!r}. Its columns: {', '.join(repr(c) for c in user_columns(types))}. "
-                    "Fix the source or apply the view again."
-                )
-        ts_sql, entity_type = _ts_expr(view.timestamp, ts_type)
-        keys = [quote(k) for k in view.join_keys]
-        bounds = ""
-        if frame.ts_range is not None:
-            low, high = frame.ts_range
-            bounds = f" AND {ts_sql} <= {ts_literal(high, entity_type)}"
-            if view.ttl_us is not None:
-                bounds += f" AND {ts_sql} >= {ts_literal(low - view.ttl_us, entity_type)}"
+    try:
+        for view, feats in views.values():
+            names = [f"{view.name}__{f}" for f in feats]
+            matched = _matched_rows(con, frame, view, feats)
+            columns.update(_in_entity_order(matched, frame.num_rows, names))
+    finally:
+        con.unregister("__keel_entity")
+    return pa.table(columns) if columns else pa.table({})
+
+
+#: The created timestamp among a view's matched rows (a tie key).
+_CREATED = "__keel_created"
+
+
+def _matched_rows(
+    con: duckdb.DuckDBPyConnection, frame: EntityFrame, view: FeatureView, feats: list[str]
+) -> pa.Table:
+    """Run one view's query: its source rows that match entity rows, ties not yet broken.
+
+    Columns: ``__keel_row``, the tie keys (created timestamp, file, position; each only when
+    it can differ between rows), then the features, named ``view__feature``.
+    """
+    _check_key_types(frame, view)
+    relation, ts_type, types, _ = source_relation(con, view)
+    for feat in feats:
+        if feat not in types:
+            raise InvalidArgumentError(
+                f"The source of feature view {view.name!r} no longer has the feature column "
+                f"{feat!r}. Its columns: {', '.join(repr(c) for c in user_columns(types))}. "
+                "Fix the source or apply the view again."
+            )
+    ts_sql, entity_type = _ts_expr(view.timestamp, ts_type)
+    keys = [quote(k) for k in view.join_keys]
+    bounds = ""
+    if frame.ts_range is not None:
+        low, high = frame.ts_range
+        bounds = f" AND {ts_sql} <= {ts_literal(high, entity_type)}"
+        if view.ttl_us is not None:
+            bounds += f" AND {ts_sql} >= {ts_literal(low - view.ttl_us, entity_type)}"
+    on_keys = " AND ".join(f"e.{k} = f.{k}" for k in keys)
+    if view.ttl_us is not None and _use_buckets(con, frame, relation, ts_sql, keys, bounds, view):
+        match = _bucket_match(0, keys, relation, ts_sql, bounds, view.ttl_us)
+    else:
         ttl = ""
         if view.ttl_us is not None:
             ttl = f"WHERE f.__keel_t >= e.__keel_et - to_microseconds({view.ttl_us}::BIGINT)"
-        on_keys = " AND ".join(f"e.{k} = f.{k}" for k in keys)
-        if view.ttl_us is not None and _use_buckets(
-            con, frame, relation, ts_sql, keys, bounds, view
-        ):
-            ctes.append(_bucket_match(i, keys, relation, ts_sql, bounds, view.ttl_us))
-        else:
-            ctes.append(
-                f"""__keel_m{i} AS (
+        match = f"""__keel_m0 AS (
   SELECT e.{ROW_COL}, {", ".join(f"e.{k}" for k in keys)}, f.__keel_t AS __keel_m
   FROM (SELECT {ROW_COL}, {", ".join(keys)}, CAST({TS_COL} AS {entity_type}) AS __keel_et
         FROM __keel_entity) e
@@ -225,34 +252,21 @@ def retrieve(
   ON {on_keys} AND e.__keel_et >= f.__keel_t
   {ttl}
 )"""
-            )
-        order = []
-        if view.created_timestamp:
-            order.append(f"s.{quote(view.created_timestamp)} DESC NULLS LAST")
-        order += [f"s.{FILE_COL} DESC NULLS LAST", f"s.{POS_COL} DESC"]
-        cols = ", ".join(
-            f"CAST(s.{quote(f)} AS {DUCKDB_TYPES[view.features[f]]}) AS "
-            f"{quote(view.name + '__' + f)}"
-            for f in feats
-        )
-        match_keys = " AND ".join(f"s.{k} = m.{k}" for k in keys)
-        s_ts = _ts_expr(view.timestamp, ts_type, "s")[0]
-        ctes.append(
-            f"""__keel_c{i} AS (
-  SELECT m.{ROW_COL}, {cols}
-  FROM __keel_m{i} m JOIN {relation} s ON {match_keys} AND {s_ts} = m.__keel_m
-  QUALIFY row_number() OVER (PARTITION BY m.{ROW_COL} ORDER BY {", ".join(order)}) = 1
-)"""
-        )
-        selects += [f"c{i}.{quote(view.name + '__' + f)}" for f in feats]
-        joins.append(f"LEFT JOIN __keel_c{i} c{i} ON c{i}.{ROW_COL} = e.{ROW_COL}")
-    sql = (
-        "WITH "
-        + ",\n".join(ctes)
-        + f"\nSELECT {', '.join(selects)} FROM __keel_entity e\n"
-        + "\n".join(joins)
-        + f"\nORDER BY e.{ROW_COL}"
+    ties = []
+    if view.created_timestamp:
+        ties.append(f"s.{quote(view.created_timestamp)} AS {_CREATED}")
+    if _may_span_files(view):
+        ties.append(f"s.{FILE_COL}")
+    ties.append(f"s.{POS_COL}")
+    cols = ", ".join(
+        f"CAST(s.{quote(f)} AS {DUCKDB_TYPES[view.features[f]]}) AS {quote(view.name + '__' + f)}"
+        for f in feats
     )
+    match_keys = " AND ".join(f"s.{k} = m.{k}" for k in keys)
+    s_ts = _ts_expr(view.timestamp, ts_type, "s")[0]
+    sql = f"""WITH {match}
+SELECT m.{ROW_COL}, {", ".join(ties)}, {cols}
+FROM __keel_m0 m JOIN {relation} s ON {match_keys} AND {s_ts} = m.__keel_m"""
     try:
         table: pa.Table = arrow_table(con, sql)
     except Exception as exc:
@@ -263,6 +277,50 @@ def retrieve(
                 f"Historical retrieval failed in DuckDB: {str(exc).splitlines()[0]}"
             ) from exc
         raise
-    finally:
-        con.unregister("__keel_entity")
     return table
+
+
+def _may_span_files(view: FeatureView) -> bool:
+    """Whether a view's rows can come from more than one file (so the file breaks ties).
+
+    A query's rows have no file; one Parquet file named without a wildcard has one.
+    """
+    source = view.source
+    if isinstance(source, SqlSource):
+        return False
+    if isinstance(source, ParquetSource):
+        path = source.path
+        local_dir = "://" not in path and os.path.isdir(path)
+        return local_dir or any(ch in path for ch in "*?[{")
+    return True
+
+
+def _in_entity_order(matched: pa.Table, num_rows: int, names: list[str]) -> dict[str, Any]:
+    """Break ties among a view's matched rows and put its features in entity-row order.
+
+    Of the rows matched to one entity row (same event time), the one with the greatest
+    created timestamp wins (null counts as oldest), then the one that comes last in the
+    source (file, then position). Entity rows without a match get nulls.
+    """
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    rows = matched.column(ROW_COL).to_numpy()
+    if len(rows) > 1 and np.bincount(rows, minlength=num_rows).max() > 1:
+        tie_keys = [c for c in (_CREATED, FILE_COL, POS_COL) if c in matched.column_names]
+        # Arrow puts nulls last in either direction: DESC NULLS LAST, as the rule wants.
+        order = pc.sort_indices(
+            matched,
+            sort_keys=[(ROW_COL, "ascending"), *((c, "descending") for c in tie_keys)],
+        )
+        matched = matched.take(order)
+        rows = matched.column(ROW_COL).to_numpy()
+        first = np.ones(len(rows), dtype=bool)
+        first[1:] = rows[1:] != rows[:-1]
+        matched = matched.filter(pa.array(first))
+        rows = rows[first]
+    where = np.full(num_rows, -1, dtype=np.int64)
+    where[rows] = np.arange(len(rows), dtype=np.int64)
+    indices = pa.array(where, mask=where < 0)
+    return {name: matched.column(name).take(indices) for name in names}

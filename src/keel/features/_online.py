@@ -41,8 +41,21 @@ def _columns(
             f"entities must be a list of dicts ([{{'customer_id': 42}}]) or a dict of columns, "
             f"got {entities!r}."
         )
-    rows_cols: dict[str, list[Any]] = {}
     n = len(entities)
+    first = entities[0] if n else None
+    if type(first) is dict and len(first) == 1:
+        # The common call: one key per entity, plain dicts. One list, no per-row ABC checks;
+        # any row that differs takes the general loop below.
+        (name,) = first
+        only: list[Any] = []
+        append = only.append
+        for row in entities:
+            if type(row) is not dict or len(row) != 1 or name not in row:
+                break
+            append(row[name])
+        else:
+            return {name: only}, n
+    rows_cols: dict[str, list[Any]] = {}
     for i, row in enumerate(entities):
         if not isinstance(row, Mapping):
             raise InvalidArgumentError(
@@ -128,17 +141,14 @@ def lookup(
         )
         rows = fs.online_store.read(table.table, keys)
         positions = table.positions
-        oldest = None if view.ttl_us is None else now_us - view.ttl_us
+        if view.ttl_us is not None:
+            oldest = now_us - view.ttl_us
+            rows = [None if row is None or row[0] < oldest else row for row in rows]
         for feat in feats:
             pos = positions[feat]
-            is_ts = view.features[feat] == "timestamp"
-            col: list[Any] = []
-            for row in rows:
-                if row is None or (oldest is not None and row[0] < oldest):
-                    col.append(None)
-                else:
-                    v = row[pos]
-                    col.append(from_utc_us(v) if is_ts and v is not None else v)
+            col = [None if row is None else row[pos] for row in rows]
+            if view.features[feat] == "timestamp":
+                col = [None if v is None else from_utc_us(v) for v in col]
             values[(view_name, feat)] = col
     for key in plan.keys:
         out[key] = key_cols.get(key, cols[key])

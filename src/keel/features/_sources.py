@@ -20,10 +20,20 @@ from typing import Any
 
 from keel.errors import InvalidArgumentError
 
-__all__ = ["DatasetSource", "ParquetSource", "Source", "SqlSource", "as_source"]
+__all__ = [
+    "DatasetSource",
+    "ParquetSource",
+    "Source",
+    "SqlSource",
+    "as_source",
+    "reads_remote",
+    "text_reads_remote",
+]
 
 _DATASET_REF = re.compile(r"^([A-Za-z0-9_][A-Za-z0-9_.\-]*)@(v?\d+|latest)$")
 _SQL_START = re.compile(r"^\s*\(?\s*(select|with|from)\b", re.I)
+# A URL other than file://, anywhere in a path or a query's text (s3://, gs://, https://, ...)
+_REMOTE_URL = re.compile(r"\b(?!file://)[a-z][a-z0-9+.\-]*://", re.I)
 
 #: Position columns every rendered source carries (file order, then row order in the file).
 FILE_COL = "__keel_file"
@@ -143,6 +153,24 @@ def as_source(value: Any, what: str) -> Source:
         f"{what} must be a Parquet path or glob, a dataset reference 'name@v3' or a DuckDB "
         f"query, got {value!r}."
     )
+
+
+def text_reads_remote(text: str) -> bool:
+    """Whether a path or a DuckDB query names a remote file (any URL but ``file://``)."""
+    return _REMOTE_URL.search(text) is not None
+
+
+def reads_remote(source: Source) -> bool:
+    """Whether reading a source fetches remote files (which DuckDB should prefetch).
+
+    A registered dataset's files are read from local copies; a Parquet path or a query reads
+    remotely when it names a URL other than ``file://``.
+    """
+    if isinstance(source, ParquetSource):
+        return text_reads_remote(source.path)
+    if isinstance(source, SqlSource):
+        return text_reads_remote(source.query)
+    return False
 
 
 def source_from_spec(spec: dict[str, Any]) -> Source:

@@ -282,6 +282,7 @@ class FeatureStore:
         from keel.features._duck import connect
         from keel.features._frames import attach, read_entity_frame
         from keel.features._offline import retrieve
+        from keel.features._sources import reads_remote
 
         if output not in _OUTPUTS:
             raise InvalidArgumentError(f"output must be one of {list(_OUTPUTS)!r}, got {output!r}.")
@@ -290,11 +291,10 @@ class FeatureStore:
         frame = read_entity_frame(entity_df, plan.keys, timestamp, list(plan.request))
         base: pa.Table | None = None
         if plan.views:
-            con = connect()
+            views = {n: (catalog.views[n], f) for n, f in plan.views.items()}
+            con = connect(remote=any(reads_remote(v.source) for v, _ in views.values()))
             try:
-                base = retrieve(
-                    con, frame, {n: (catalog.views[n], f) for n, f in plan.views.items()}
-                )
+                base = retrieve(con, frame, views)
             finally:
                 con.close()
         columns = self._assemble_offline(catalog, plan, frame, base)

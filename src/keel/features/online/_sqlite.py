@@ -34,6 +34,7 @@ _SQL_TYPES = {
 _NAN = "NaN"
 _MIN = -(2**63)
 _TABLE_PREFIX = "fv__"
+_FLOATS = ("float32", "float64")
 
 
 def _q(name: str) -> str:
@@ -63,6 +64,7 @@ class SqliteOnlineStore(BaseOnlineStore):
         self._local = threading.local()
         self._sql: dict[tuple[str, str, int], str] = {}
         self._created: set[str] = set()
+        self._fixes: dict[str, tuple[list[int], list[int]]] = {}
         self._conns: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
 
@@ -174,17 +176,32 @@ class SqliteOnlineStore(BaseOnlineStore):
             if "no such table" in str(exc):
                 return [None] * len(keys)
             raise
-        fix = _fixers(table)
-        by_key: dict[tuple[Any, ...], OnlineRow] = {}
+        # The hot path of serving: per row, one slice and, only for a row holding a NaN or a
+        # bool, a rebuilt tuple; no per-value function calls. SQLite hands REAL columns back
+        # as floats except Keel's NaN text, and booleans as 0/1.
+        floats, bools = self._fixes.get(table.namespace) or self._fix_positions(table, nkeys)
+        by_key: dict[Any, OnlineRow] = {}
         for row in found:
             values = row[nkeys:]
-            if fix:
-                values = tuple(
-                    f(v) if f is not None and v is not None else v
-                    for f, v in zip(fix, values, strict=True)
-                )
-            by_key[tuple(row[:nkeys])] = values
+            if bools:
+                values = _fixed(row, nkeys, floats, bools)
+            else:
+                for i in floats:
+                    if type(row[i]) is str:
+                        values = _fixed(row, nkeys, floats, bools)
+                        break
+            by_key[row[0] if nkeys == 1 else row[:nkeys]] = values
+        if nkeys == 1:
+            return [by_key.get(k[0]) for k in keys]
         return [by_key.get(k) for k in keys]
+
+    def _fix_positions(self, table: OnlineTable, nkeys: int) -> tuple[list[int], list[int]]:
+        """Positions (in a read row) of float and of bool features, cached per namespace."""
+        first = nkeys + 2  # keys, then event time and created time, then the features
+        floats = [first + i for i, (_, t) in enumerate(table.features) if t in _FLOATS]
+        bools = [first + i for i, (_, t) in enumerate(table.features) if t == "bool"]
+        self._fixes[table.namespace] = (floats, bools)
+        return floats, bools
 
     def drop(self, table: OnlineTable) -> None:
         """Drop the table of ``table``'s namespace."""
@@ -206,6 +223,7 @@ class SqliteOnlineStore(BaseOnlineStore):
         """Drop one namespace's table."""
         self._conn().execute(f"DROP TABLE IF EXISTS {_q(_table_name(namespace))}")
         self._created.discard(namespace)
+        self._fixes.pop(namespace, None)
 
 
 def _nan_to_text(row: Sequence[Any], positions: list[int]) -> Sequence[Any]:
@@ -217,22 +235,13 @@ def _nan_to_text(row: Sequence[Any], positions: list[int]) -> Sequence[Any]:
     return row
 
 
-def _fixers(table: OnlineTable) -> list[Any] | None:
-    fixes: list[Any] = [None, None]
-    any_fix = False
-    for _, typ in table.features:
-        if typ == "bool":
-            fixes.append(bool)
-            any_fix = True
-        elif typ in ("float32", "float64"):
-            fixes.append(_float)
-            any_fix = True
-        else:
-            fixes.append(None)
-    return fixes if any_fix else None
-
-
-def _float(value: Any) -> float:
-    if isinstance(value, str):
-        return math.nan
-    return float(value)
+def _fixed(row: Sequence[Any], nkeys: int, floats: list[int], bools: list[int]) -> OnlineRow:
+    """Return a read row's values with Keel's NaN text as NaN and 0/1 as booleans."""
+    values = list(row)
+    for i in floats:
+        if type(values[i]) is str:
+            values[i] = math.nan
+    for i in bools:
+        if values[i] is not None:
+            values[i] = bool(values[i])
+    return tuple(values[nkeys:])

@@ -208,6 +208,7 @@ def prepare(work: Path, *, mlflow: bool, model_kind: str = "logreg") -> dict[str
         "keel_home": str(home),
         "keel_uri": "models:/bench@champion",
         "keel_matrix": "yes" if side.get("matrix") else "no",
+        "keel_compiled": "yes" if side.get("compiled") else "no",
     }
     if mlflow:
         mdir = work / "mlflow-model"

@@ -25,9 +25,20 @@ def main() -> None:
     keel.models.set_alias("bench", "champion", version=info.version)
     from keel.serving import ServingRuntime
 
-    # Whether `keel serve` will take the matrix fast path for this model (decided at load).
+    # Whether `keel serve` will take the matrix fast path for this model (decided at load), and
+    # whether it predicts with the model's compiled NumPy form.
     matrix = ServingRuntime("models:/bench@champion").load().primary.matrix
-    print(json.dumps({"uri": "models:/bench@champion", "version": info.version, "matrix": matrix}))
+    compiled = keel.load_model("models:/bench@champion").compiled is not None
+    print(
+        json.dumps(
+            {
+                "uri": "models:/bench@champion",
+                "version": info.version,
+                "matrix": matrix,
+                "compiled": compiled,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -91,6 +91,9 @@ def test_models_commands(client: TrackingClient, tmp_path: Path) -> None:
     detail = run("models", "show", "churn", "1")
     assert "Signature" in detail
     assert "tenure" in detail
+    assert "compiled" in detail
+    # v2 was logged without an input example: no compiled form, and the row says why.
+    assert "not compiled" in run("models", "show", "churn", "2")
     assert "Lineage" in detail
     assert "FAILED" in run("models", "check", "churn", "2", "--to", "champion", code=1)
     result = runner.invoke(app, ["models", "promote", "churn", "2", "--to", "champion"])

@@ -64,18 +64,6 @@ def _records(n: int, seed: int = 1) -> list[dict[str, Any]]:
     ]
 
 
-def _compiled_available() -> bool:
-    try:
-        import keel.registry._compiled  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-needs_compiled = pytest.mark.skipif(
-    not _compiled_available(), reason="the registry has no compiled scikit-learn models"
-)
-
 _WORKER = textwrap.dedent(
     """
     import http.client, json, sys
@@ -134,7 +122,6 @@ def worker_report(keel_home: Path) -> dict[str, Any]:
     return report
 
 
-@needs_compiled
 @pytest.mark.slow
 def test_a_compiled_numeric_model_is_served_without_scikit_learn_or_pandas(
     worker_report: dict[str, Any],
@@ -146,7 +133,6 @@ def test_a_compiled_numeric_model_is_served_without_scikit_learn_or_pandas(
     assert worker_report["rows_written"] == 21
 
 
-@needs_compiled
 @pytest.mark.slow
 def test_the_prediction_log_flush_does_not_import_pandas(
     worker_report: dict[str, Any],
@@ -155,7 +141,6 @@ def test_the_prediction_log_flush_does_not_import_pandas(
     assert worker_report["flushed"] == []
 
 
-@needs_compiled
 def test_the_compiled_path_never_loads_the_estimator(keel_home: Path) -> None:
     model = _fit()
     version = _register(model, _frame(200)[:5])
@@ -249,7 +234,6 @@ def test_string_columns_from_buffers() -> None:
     assert len(empty) == 0
 
 
-@needs_compiled
 def test_rows_the_compiled_form_leaves_go_to_the_estimator(keel_home: Path) -> None:
     model = _fit()
     version = _register(model, _frame(200)[:5])

@@ -173,6 +173,19 @@ def _latest_results(results: list[GateResultRecord]) -> list[GateResultRecord]:
     return list(seen.values())
 
 
+def _compiled_row(flavor: str, manifest_digest: str) -> list[tuple[str, str]]:
+    """The ``compiled`` row of a scikit-learn version: its NumPy form, or why it has none."""
+    if flavor != "sklearn":
+        return []
+    from keel.registry import RegistryClient
+
+    options = RegistryClient().read_manifest(manifest_digest).options
+    spec = options.get("compiled")
+    if isinstance(spec, dict):
+        return [("compiled", f"yes: loads with NumPy only ({spec.get('kind')})")]
+    return [("compiled", str(options.get("compiled_note") or "no"))]
+
+
 def _show_version(name: str, version: int) -> None:
     from keel.registry import models
     from keel.registry._signature import ModelSignature
@@ -190,6 +203,7 @@ def _show_version(name: str, version: int) -> None:
         ("created", f"{fmt_time(v.created_at)} by {v.created_by}"),
         ("description", v.description or "-"),
         ("manifest sha256", v.manifest_digest),
+        *_compiled_row(v.flavor, v.manifest_digest),
         ("load with", f"keel.load_model('models:/{name}/{v.version}')"),
     ]:
         info.add_row(field, value)

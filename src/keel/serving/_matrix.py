@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from keel.registry._compiled import fallback_error
 from keel.serving._inputs import InputChecker
 
 if TYPE_CHECKING:
@@ -177,11 +178,11 @@ def compiled_matrix_model(
         example: The bytes of the model's ``input_example.json``, if it was logged with one;
             it must predict without an error.
     """
-    compiled = getattr(model, "compiled", None)
+    compiled = model.compiled
     if compiled is None or not frame_checker.matrix_ready():
         return None
-    names = getattr(compiled, "feature_names", None)
-    width = getattr(compiled, "n_features", None)
+    names = compiled.feature_names
+    width = compiled.n_features
     try:
         if names is not None:
             names = [str(n) for n in names]
@@ -192,14 +193,14 @@ def compiled_matrix_model(
     except ValueError as exc:  # the compiled model wants other columns
         _logger.debug("No compiled fast path for %s: %s", model.uri, exc)
         return None
-    if width is not None and int(width) != len(checker.matrix_names):
+    if width != len(checker.matrix_names):
         _logger.debug(
             "No compiled fast path for %s: it takes %s features, the signature has %d",
             model.uri, width, len(checker.matrix_names),
         )  # fmt: skip
         return None
-    has_proba = bool(getattr(compiled, "has_proba", False))
-    leave = _fallback_error()
+    has_proba = compiled.has_proba
+    leave = fallback_error()
     if example is not None:
         try:
             body = json.loads(example)
@@ -223,18 +224,6 @@ def compiled_matrix_model(
         if has_proba
         else None,
     )
-
-
-class _Never(Exception):
-    """Raised by nothing: the compiled form's fallback signal when there is none."""
-
-
-def _fallback_error() -> type[Exception]:
-    try:
-        from keel.registry._compiled import fallback_error
-    except ImportError:  # a registry without compiled models
-        return _Never
-    return fallback_error()
 
 
 def _or_estimator(

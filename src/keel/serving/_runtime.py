@@ -444,7 +444,7 @@ def _wrap(
     if checker.matrix_ready():
         data = example(model) if example is not None else None
         fast = None
-        if getattr(model, "compiled", None) is not None:  # NumPy only: no unwrap()
+        if model.compiled is not None:  # NumPy only: no unwrap()
             fast = compiled_matrix_model(model, checker, data)
         if fast is None and example is not None and model.flavor == "sklearn":
             fast = matrix_model(model, checker, data)

@@ -66,8 +66,7 @@ def fs(keel_home: Path, migrated_db: Path) -> Iterator[FeatureStore]:
     shutil.copyfile(migrated_db, keel_home / "keel.db")
     store = FeatureStore()
     yield store
-    store.close()
-    store.metadata.close()
+    store.close()  # the metadata store too, if the test opened it
 
 
 def redis_uri() -> str:

@@ -265,6 +265,12 @@ def test_apply_on_postgres(
         entity = pd.DataFrame(
             {"customer_id": [1], "event_timestamp": [pd.Timestamp("2025-01-01T01:00Z")]}
         )
+        fresh = FeatureStore()  # reading definitions from PostgreSQL takes the full path
+        try:
+            assert len(fresh.historical(entity, ["customer_stats:country"])) == 1
+            assert fresh._metadata is not None
+        finally:
+            fresh.close()
         assert len(store.historical(entity, ["customer_stats:country"])) == 1
         assert store.materialize(end=pd.Timestamp("2025-01-03T00:00Z"))[0].rows_written == 20
     finally:

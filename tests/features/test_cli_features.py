@@ -97,3 +97,41 @@ def test_real_command_line(keel_home: Path, stats_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "+ entity customer (new, v1)" in done.stdout
+
+
+def test_unchanged_apply_opens_no_metadata_store(keel_home: Path, stats_path: Path) -> None:
+    """Only writing needs SQLAlchemy: a fresh process that finds nothing to change skips it."""
+    defs = write_defs(stats_path.parents[2])
+    assert invoke("features", "apply", str(defs))[0] == 0
+    code = (
+        "import sys\n"
+        "from keel.cli import main\n"
+        f"sys.argv = ['keel', 'features', 'apply', {str(defs)!r}]\n"
+        "try:\n"
+        "    main()\n"
+        "finally:\n"
+        "    print('sqlalchemy' in sys.modules)\n"
+    )
+    env = {**os.environ, "KEEL_HOME": str(keel_home), "COLUMNS": "200"}
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert "= feature view customer_stats v1 (unchanged)" in done.stdout
+    assert "No changes." in done.stdout
+    assert done.stdout.splitlines()[-1] == "False"
+
+
+def test_root_builds_only_the_command_it_runs() -> None:
+    import typer.main
+
+    root = typer.main.get_command(app)
+    ctx = root.context_class(root, info_name="keel")
+    names = root.list_commands(ctx)  # type: ignore[attr-defined]
+    assert names[:2] == ["agent", "doctor"]
+    assert {"features", "runs", "models", "projects"} <= set(names)
+    assert root.commands._built == {}  # type: ignore[attr-defined]
+    features = root.get_command(ctx, "features")  # type: ignore[attr-defined]
+    assert features is not None
+    assert "apply" in features.list_commands(ctx)
+    assert list(root.commands._built) == ["features"]  # type: ignore[attr-defined]

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable, Iterator, MutableMapping
 from typing import Any
 
 import typer
+import typer.main
 from rich.text import Text
 from typer.core import TyperGroup
 
@@ -41,8 +43,111 @@ def _print_error(exc: KeelError) -> None:
     )
 
 
+#: The root's commands and groups, in help order: a Typer app (a group) or a command function.
+#: They are built into Click objects only when named: building all of them takes longer than
+#: most commands run (``keel features apply`` is a fresh process each time).
+_ENTRIES: dict[str, typer.Typer | Callable[..., Any]] = {
+    "agent": _automation_cli.agent,
+    "doctor": _doctor.doctor,
+    "quickstart": _quickstart.quickstart,
+    "serve": _serve_cli.serve,
+    "deploy": _deploy_cli.deploy,
+    "gc": _gc_cli.gc,
+    "lineage": _lineage_cli.lineage,
+    "cost": _cost_cli.cost,
+    "predict": _predict_cli.predict,
+    "server": _server_cli.server,
+    "ui": _ui_cli.ui,
+    "experiments": _experiments.app,
+    "runs": _runs.app,
+    "db": _db.app,
+    "data": _data_cli.app,
+    "features": _features_cli.app,
+    "models": _models_cli.app,
+    "monitor": _monitor_cli.app,
+    "pipeline": _pipeline_cli.app,
+    "import": _import_cli.app,
+    "prompts": _llm_cli.prompts_app,
+    "eval": _llm_cli.eval_app,
+    "traces": _llm_cli.traces_app,
+    "policies": _automation_cli.app,
+    "retention": _gc_cli.retention_app,
+    "audit": _audit_cli.app,
+    "report": _report_cli.app,
+    "users": _users_cli.users_app,
+    "tokens": _users_cli.tokens_app,
+    "projects": _users_cli.projects_app,
+}
+_runs.app.command("delete")(_gc_cli.runs_delete)
+_runs.app.command("restore")(_gc_cli.runs_restore)
+_data_cli.app.command("delete")(_gc_cli.data_delete)
+
+
+def _noop() -> None:
+    """A callback that makes a one-entry Typer app a group."""
+
+
+def _build(name: str) -> Any:
+    """Build the Click command or group of one root entry, as ``add_typer``/``command`` would."""
+    entry = _ENTRIES[name]
+    holder = typer.Typer(
+        add_completion=False,
+        pretty_exceptions_enable=False,
+        pretty_exceptions_short=app.pretty_exceptions_short,
+        rich_markup_mode=app.rich_markup_mode,
+        suggest_commands=app.suggest_commands,
+    )
+    if isinstance(entry, typer.Typer):
+        holder.add_typer(entry, name=name)
+    else:
+        holder.command(name)(entry)
+    holder.callback()(_noop)
+    return typer.main.get_group(holder).commands[name]
+
+
+class _LazyCommands(MutableMapping[str, Any]):
+    """The root's commands by name, each built on first access; iterating builds nothing."""
+
+    def __init__(self, built: dict[str, Any]) -> None:
+        self._built = built
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in self._built:
+            if name not in _ENTRIES:
+                raise KeyError(name)
+            self._built[name] = _build(name)
+        return self._built[name]
+
+    def __setitem__(self, name: str, command: Any) -> None:
+        self._built[name] = command
+
+    def __delitem__(self, name: str) -> None:
+        raise TypeError("The root commands of keel cannot be removed.")
+
+    def __iter__(self) -> Iterator[str]:
+        yield from _ENTRIES
+        yield from (n for n in self._built if n not in _ENTRIES)
+
+    def __len__(self) -> int:
+        return len(_ENTRIES) + sum(1 for n in self._built if n not in _ENTRIES)
+
+    def __contains__(self, name: object) -> bool:
+        return name in _ENTRIES or name in self._built
+
+
 class _KeelGroup(TyperGroup):
-    """The root group: a Keel error in any command becomes one red line and exit code 1."""
+    """The root group: a Keel error in any command becomes one red line and exit code 1.
+
+    Its commands are built when named (see ``_ENTRIES``).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.commands = _LazyCommands(dict(self.commands))
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        """Return the command names in help order, without building the commands."""
+        return list(self.commands)
 
     def invoke(self, ctx: Any) -> Any:
         """Run the command, turning a :class:`KeelError` into ``Error: ...`` on stderr."""
@@ -61,39 +166,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-app.add_typer(_experiments.app, name="experiments")
-app.add_typer(_runs.app, name="runs")
-app.add_typer(_db.app, name="db")
-app.add_typer(_data_cli.app, name="data")
-app.add_typer(_features_cli.app, name="features")
-app.add_typer(_models_cli.app, name="models")
-app.add_typer(_monitor_cli.app, name="monitor")
-app.add_typer(_pipeline_cli.app, name="pipeline")
-app.add_typer(_import_cli.app, name="import")
-app.add_typer(_llm_cli.prompts_app, name="prompts")
-app.add_typer(_llm_cli.eval_app, name="eval")
-app.add_typer(_llm_cli.traces_app, name="traces")
-app.command("agent")(_automation_cli.agent)
-app.add_typer(_automation_cli.app, name="policies")
-app.command("doctor")(_doctor.doctor)
-app.command("quickstart")(_quickstart.quickstart)
-app.command("serve")(_serve_cli.serve)
-app.command("deploy")(_deploy_cli.deploy)
-app.command("gc")(_gc_cli.gc)
-app.add_typer(_gc_cli.retention_app, name="retention")
-_runs.app.command("delete")(_gc_cli.runs_delete)
-_runs.app.command("restore")(_gc_cli.runs_restore)
-_data_cli.app.command("delete")(_gc_cli.data_delete)
-app.add_typer(_audit_cli.app, name="audit")
-app.add_typer(_report_cli.app, name="report")
-app.command("lineage")(_lineage_cli.lineage)
-app.command("cost")(_cost_cli.cost)
-app.command("predict")(_predict_cli.predict)
-app.command("server")(_server_cli.server)
-app.command("ui")(_ui_cli.ui)
-app.add_typer(_users_cli.users_app, name="users")
-app.add_typer(_users_cli.tokens_app, name="tokens")
-app.add_typer(_users_cli.projects_app, name="projects")
 
 
 def _version(value: bool) -> None:

@@ -6,6 +6,7 @@ store named by ``KEEL_ONLINE_STORE`` (SQLite in ``KEEL_HOME`` by default, or Red
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -51,7 +52,9 @@ class FeatureStore:
     Get one with :func:`keel.features.store`.
 
     Args:
-        metadata: The metadata store (the one named by the settings by default).
+        metadata: The metadata store or its URI (the one named by the settings by default).
+            Given as a URI or by default, it is opened on first use, and reading the
+            definitions of a SQLite store does not open it at all.
         online_store: An online store or its URI (``KEEL_ONLINE_STORE`` by default).
         cache_ttl: Seconds the applied definitions are cached for lookups; an apply through
             this object refreshes them at once.
@@ -59,18 +62,27 @@ class FeatureStore:
 
     def __init__(
         self,
-        metadata: SqlMetadataStore | None = None,
+        metadata: SqlMetadataStore | str | None = None,
         online_store: BaseOnlineStore | str | None = None,
         *,
         cache_ttl: float = 30.0,
     ) -> None:
         from keel.config import get_settings
-        from keel.store import SqlMetadataStore
-        from keel.store._features import FeatureRepository
 
         settings = get_settings()
-        self.metadata = metadata or SqlMetadataStore(settings.store_uri, actor=settings.user)
-        self.repo: FeatureRepository = FeatureRepository(self.metadata)
+        self._metadata: SqlMetadataStore | None = None
+        self._repo: FeatureRepository | None = None
+        self._metadata_lock = threading.Lock()
+        self._actor = settings.user
+        self._owns_metadata = metadata is None or isinstance(metadata, str)
+        if metadata is None or isinstance(metadata, str):
+            # Opened on first use: reading definitions from a SQLite store needs no SQLAlchemy
+            # (see keel.features._fastcatalog); writing, or a store the fast path declines,
+            # opens it.
+            self._store_uri = metadata or settings.store_uri
+        else:
+            self._metadata = metadata
+            self._store_uri = metadata.uri
         if online_store is None:
             online_store = settings.online_store_uri or f"sqlite:///{settings.home / 'online.db'}"
         self.online_store = (
@@ -83,9 +95,41 @@ class FeatureStore:
         self._plans: dict[Any, Plan] = {}
         self._tables: dict[str, Any] = {}
 
+    @property
+    def metadata(self) -> SqlMetadataStore:
+        """The metadata store, opened (and migrated if needed) on first use."""
+        if self._metadata is None:
+            with self._metadata_lock:
+                if self._metadata is None:
+                    from keel.store import SqlMetadataStore
+
+                    self._metadata = SqlMetadataStore(self._store_uri, actor=self._actor)
+        return self._metadata
+
+    @property
+    def repo(self) -> FeatureRepository:
+        """The queries of the feature store over :attr:`metadata`."""
+        if self._repo is None:
+            from keel.store._features import FeatureRepository
+
+            self._repo = FeatureRepository(self.metadata)
+        return self._repo
+
+    def _latest_definitions(self) -> Sequence[Any]:
+        """The latest version of every definition: without SQLAlchemy when the store allows."""
+        if self._metadata is None:
+            from keel.features._fastcatalog import latest_definitions
+
+            found = latest_definitions(self._store_uri)
+            if found is not None:
+                return found
+        return self.repo.latest_definitions()
+
     def close(self) -> None:
-        """Release the online store's connections."""
+        """Release the online store's connections, and the metadata store's if it opened it."""
         self.online_store.close()
+        if self._metadata is not None and self._owns_metadata:
+            self._metadata.close()
 
     # -- definitions ------------------------------------------------------------------------
 
@@ -96,7 +140,7 @@ class FeatureStore:
             return self._catalog
         catalog = Catalog()
         versions: dict[tuple[str, str], tuple[int, str, dict[str, Any]]] = {}
-        for rec in self.repo.latest_definitions():
+        for rec in self._latest_definitions():
             obj = KINDS[rec.kind].from_spec(rec.spec, rec.version)
             versions[(rec.kind, rec.name)] = (rec.version, rec.digest, rec.spec)
             if rec.kind == "entity":
@@ -167,9 +211,9 @@ class FeatureStore:
             InvalidStateError: Another apply changed one of the definitions since the plan
                 was made; nothing is written.
         """
-        from keel.store._features import NewDefinition
-
         if result.changed and not result.applied:
+            from keel.store._features import NewDefinition
+
             self.repo.create_versions(
                 [
                     NewDefinition(
@@ -480,10 +524,7 @@ def store(metadata_uri: str | None = None, online_store: str | None = None) -> F
 
     settings = get_settings()
     if metadata_uri is not None or online_store is not None:
-        from keel.store import SqlMetadataStore
-
-        meta = SqlMetadataStore(metadata_uri or settings.store_uri, actor=settings.user)
-        return FeatureStore(meta, online_store)
+        return FeatureStore(metadata_uri or settings.store_uri, online_store)
     key = (settings.store_uri, settings.online_store_uri)
     if _default is None or _default[0] != key:
         if _default is not None:

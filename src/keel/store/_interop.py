@@ -10,13 +10,12 @@ from dataclasses import dataclass
 from typing import cast
 
 from sqlalchemy import Table, select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from keel._utils import now_ms
 from keel.errors import InvalidArgumentError
 from keel.store._engine import write_connection
 from keel.store._schema_interop import InteropImportRow
-from keel.store._sql import SqlMetadataStore
+from keel.store._sql import SqlMetadataStore, dialect_insert
 
 __all__ = ["IMPORT_KINDS", "ImportRecord", "InteropRepository"]
 
@@ -76,7 +75,7 @@ class InteropRepository:
         rec = ImportRecord(source, kind, source_id, keel_id, state, now_ms(), self.store.actor)
         values = rec.__dict__.copy()
         dialect = self.store.dialect
-        stmt = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(_imports)
+        stmt = dialect_insert(dialect, _imports)
         with write_connection(self.store.engine) as conn:
             conn.execute(
                 stmt.values(**values).on_conflict_do_update(

@@ -13,11 +13,10 @@ import functools
 from typing import Any, TypeVar, cast
 
 from sqlalchemy import Table
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from keel.store._schema import LineageEdgeRow
-from keel.store._sql import SqlMetadataStore
+from keel.store._sql import SqlMetadataStore, dialect_insert
 
 __all__ = ["Repository", "to_record"]
 
@@ -58,7 +57,7 @@ class Repository:
 
     def _insert(self, table: Table) -> Any:
         """Return the dialect's ``INSERT`` for ``table`` (it has ``on_conflict_do_nothing``)."""
-        return (postgresql.insert if self.store.dialect == "postgresql" else sqlite.insert)(table)
+        return dialect_insert(self.store.dialect, table)
 
     def _insert_edge(
         self,

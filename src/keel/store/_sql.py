@@ -20,7 +20,6 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import IntegrityError as SAIntegrityError
@@ -138,6 +137,20 @@ def _check_run_name(name: object) -> None:
         )
 
 
+def dialect_insert(dialect: str, table: Any) -> Any:
+    """Return the dialect's ``INSERT`` for ``table`` (it has ``on_conflict_do_nothing``).
+
+    Each dialect's module is imported on first use: a SQLite process never loads PostgreSQL's.
+    """
+    if dialect == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
+        return postgresql.insert(table)
+    from sqlalchemy.dialects import sqlite
+
+    return sqlite.insert(table)
+
+
 class SqlMetadataStore:
     """The metadata store on a SQLAlchemy engine (SQLite or PostgreSQL).
 
@@ -191,7 +204,7 @@ class SqlMetadataStore:
         )
 
     def _insert(self, table: Any) -> Any:
-        return (postgresql.insert if self.dialect == "postgresql" else sqlite.insert)(table)
+        return dialect_insert(self.dialect, table)
 
     # -- experiments ------------------------------------------------------------------------
 

@@ -15,10 +15,11 @@ from __future__ import annotations
 import json
 import sqlite3
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-__all__ = ["FastDefinition", "latest_definitions", "sqlite_path"]
+from keel._utils._sqlite import connect_existing
+
+__all__ = ["FastDefinition", "latest_definitions"]
 
 
 @dataclass(frozen=True)
@@ -41,27 +42,10 @@ _LATEST = (
 )
 
 
-def sqlite_path(uri: str) -> Path | None:
-    """Return the SQLite file a plain ``sqlite:///`` URI names, or ``None`` for anything else.
-
-    URIs with query options, other backends and files that do not exist yet (the full path
-    creates and migrates them) are left to the full path.
-    """
-    if not uri.startswith("sqlite:///") or "?" in uri:
-        return None
-    path = Path(uri[len("sqlite:///") :]).expanduser()
-    return path if path.is_file() else None
-
-
 def latest_definitions(uri: str) -> list[FastDefinition] | None:
     """Return the latest version of every definition, or ``None`` to take the full path."""
-    path = sqlite_path(uri)
-    if path is None:
-        return None
-    try:
-        # Read-write mode: a read-only handle cannot open a WAL database whose -shm is gone.
-        conn = sqlite3.connect(path, timeout=30)
-    except sqlite3.Error:
+    conn = connect_existing(uri)
+    if conn is None:
         return None
     try:
         rows = conn.execute(_LATEST).fetchall()

@@ -15,6 +15,7 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
+from keel._utils._sqlite import connect_existing, sqlite_file
 from keel.config import Settings
 from keel.registry._manifest import MANIFEST_FILE
 from keel.registry._uri import ModelRef
@@ -41,22 +42,15 @@ def sqlite_path(settings: Settings) -> Path | None:
     """Return the SQLite file of the settings' store, or ``None`` for other stores."""
     if settings.tracking_uri and settings.tracking_uri.startswith(("http://", "https://")):
         return None
-    uri = settings.store_uri
-    if not uri.startswith("sqlite:///") or "?" in uri:
-        return None
-    path = Path(uri[len("sqlite:///") :]).expanduser()
-    return path if path.is_file() else None
+    return sqlite_file(settings.store_uri)
 
 
 def resolve(settings: Settings, ref: ModelRef) -> Resolved | None:
     """Resolve ``ref`` with one read-only query, or return ``None`` to take the full path."""
-    path = sqlite_path(settings)
-    if path is None:
+    if sqlite_path(settings) is None:
         return None
-    try:
-        # Read-write mode: a read-only handle cannot open a WAL database whose -shm is gone.
-        conn = sqlite3.connect(path, timeout=30)
-    except sqlite3.Error:
+    conn = connect_existing(settings.store_uri)
+    if conn is None:
         return None
     try:
         if ref.scheme == "runs":

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from keel.errors import InvalidArgumentError, KeelError, NotFoundError, near_matches
 from keel.store import LineageEdge
+from keel.store._runids import resolve_run_prefix
 
 if TYPE_CHECKING:
     from keel.artifacts import ArtifactStore
@@ -260,24 +261,7 @@ class _Context:
 
     def resolve_run_id(self, run_id: str) -> str:
         """Expand a unique prefix of a run id into the full id."""
-        if len(run_id) == 32:
-            return run_id
-        if not run_id or any(c not in "0123456789abcdef" for c in run_id):
-            raise InvalidArgumentError(
-                f"{run_id!r} is not a run id: run ids are 32 lowercase hexadecimal characters. "
-                "Give the id or a unique prefix of it, as 'keel runs ls' shows."
-            )
-        matches = self.store.find_runs(run_id)
-        if len(matches) == 1:
-            return matches[0]
-        if not matches:
-            raise NotFoundError(
-                f"No run has an id starting with {run_id!r}.", details={"run_id": run_id}
-            )
-        raise InvalidArgumentError(
-            f"Run id prefix {run_id!r} is ambiguous: it matches {matches[:5]!r}. "
-            "Give more characters."
-        )
+        return resolve_run_prefix(self.store, run_id)
 
 
 # -- references ----------------------------------------------------------------------------

@@ -32,6 +32,7 @@ from keel.store import (
     RunStatus,
 )
 from keel.store._rest import is_remote_uri, open_metadata_store, remote_artifact_store
+from keel.store._runids import resolve_run_prefix
 from keel.tracking._buffer import MetricBuffer
 from keel.tracking._environment import git_info, package_snapshot, process_identity, source_file
 
@@ -227,24 +228,7 @@ class TrackingClient:
         Raises:
             NotFoundError: No run, or more than one, starts with the prefix.
         """
-        if len(run_id) == 32:
-            return run_id
-        if not run_id or any(c not in "0123456789abcdef" for c in run_id):
-            raise InvalidArgumentError(
-                f"{run_id!r} is not a run id: run ids are 32 lowercase hexadecimal characters. "
-                "Give the id or a unique prefix of it, as 'keel runs ls' shows."
-            )
-        matches = self.store.find_runs(run_id)
-        if len(matches) == 1:
-            return matches[0]
-        if not matches:
-            raise NotFoundError(
-                f"No run has an id starting with {run_id!r}.", details={"run_id": run_id}
-            )
-        raise InvalidArgumentError(
-            f"Run id prefix {run_id!r} is ambiguous: it matches {matches[:5]!r}. "
-            "Give more characters."
-        )
+        return resolve_run_prefix(self.store, run_id)
 
     # -- params, metrics, tags --------------------------------------------------------------
 

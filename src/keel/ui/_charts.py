@@ -20,6 +20,16 @@ PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F
 _MAX_POINTS = 600  # points drawn per series; longer series are thinned evenly
 
 
+def _svg_open(width: int, height: int, title: str, left: int, title_y: int) -> list[str]:
+    """The opening of every chart: the ``<svg>`` element, its accessible name, its title."""
+    return [
+        f'<svg class="chart" role="img" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" xmlns="http://www.w3.org/2000/svg">',
+        f"<title>{escape(title)}</title>",
+        f'<text x="{left}" y="{title_y}" class="chart-title">{escape(title)}</text>',
+    ]
+
+
 def _fmt(v: float) -> str:
     if v == 0:
         return "0"
@@ -82,12 +92,7 @@ def line_chart(
     clean = {k: v for k, v in clean.items() if v}
     left, right, top, bottom = 56, 12, 24, 34
     pw, ph = width - left - right, height - top - bottom
-    parts = [
-        f'<svg class="chart" role="img" width="{width}" height="{height}" '
-        f'viewBox="0 0 {width} {height}" xmlns="http://www.w3.org/2000/svg">',
-        f"<title>{escape(title)}</title>",
-        f'<text x="{left}" y="15" class="chart-title">{escape(title)}</text>',
-    ]
+    parts = _svg_open(width, height, title, left, 15)
     if not clean:
         parts.append(f'<text x="{left}" y="{top + ph / 2}">no finite values</text></svg>')
         return Markup("".join(parts))
@@ -171,12 +176,7 @@ def bar_chart(
     """
     left, top, bottom = 8, 20, 28
     pw, ph = width - 2 * left, height - top - bottom
-    parts = [
-        f'<svg class="chart" role="img" width="{width}" height="{height}" '
-        f'viewBox="0 0 {width} {height}" xmlns="http://www.w3.org/2000/svg">',
-        f"<title>{escape(title)}</title>",
-        f'<text x="{left}" y="13" class="chart-title">{escape(title)}</text>',
-    ]
+    parts = _svg_open(width, height, title, left, 13)
     finite = [v if math.isfinite(v) else 0.0 for v in values]
     top_value = max(finite, default=0.0) or 1.0
     n = max(len(finite), 1)
@@ -226,12 +226,7 @@ def compare_chart(
     """
     left, top, bottom = 8, 34, 28
     pw, ph = width - 2 * left, height - top - bottom
-    parts = [
-        f'<svg class="chart" role="img" width="{width}" height="{height}" '
-        f'viewBox="0 0 {width} {height}" xmlns="http://www.w3.org/2000/svg">',
-        f"<title>{escape(title)}</title>",
-        f'<text x="{left}" y="13" class="chart-title">{escape(title)}</text>',
-    ]
+    parts = _svg_open(width, height, title, left, 13)
     clean = {
         name: [v if math.isfinite(v) else 0.0 for v in values] for name, values in series.items()
     }

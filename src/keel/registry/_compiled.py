@@ -48,7 +48,14 @@ import numpy as np
 
 from keel.errors import IntegrityError
 
-__all__ = ["COMPILED_FILE", "CompiledModel", "NotCompiled", "compile_estimator", "verify"]
+__all__ = [
+    "COMPILED_FILE",
+    "CompiledModel",
+    "NotCompiled",
+    "compile_estimator",
+    "same_answers",
+    "verify",
+]
 
 _logger = logging.getLogger("keel.registry")
 
@@ -310,6 +317,10 @@ class CompiledModel:
         has_proba: Whether :meth:`predict_proba` is offered.
     """
 
+    #: Raised by :meth:`predict` and :meth:`predict_proba` for an input meant for the
+    #: estimator itself (see the module docstring); callers catch it and ask the estimator.
+    Fallback: type[Exception] = _Fallback
+
     def __init__(self, spec: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
         self.spec = spec
         self.n_features = int(spec["n_features"])
@@ -472,12 +483,19 @@ def _probe_rows(example: np.ndarray, seed: int = 0) -> np.ndarray:
     return np.asarray(picks + rng.normal(size=picks.shape) * spread)
 
 
-def _agree(a: Any, b: Any) -> bool:
+def same_answers(a: Any, b: Any, *, exact: bool = False) -> bool:
+    """Whether two answers agree.
+
+    Labels must be equal; numbers bitwise equal, or (not ``exact``) equal to rounding error
+    (relative 1e-12); NaN counts as equal to NaN.
+    """
     x, y = np.asarray(a), np.asarray(b)
     if x.shape != y.shape or x.dtype != y.dtype:
         return False
-    if x.dtype.kind == "f":
-        return bool(np.allclose(x, y, rtol=1e-12, atol=1e-15))
+    if x.dtype.kind in "fc":
+        if exact:
+            return bool(np.array_equal(x, y, equal_nan=True))
+        return bool(np.allclose(x, y, rtol=1e-12, atol=1e-15, equal_nan=True))
     return bool(np.array_equal(x, y))
 
 
@@ -497,11 +515,6 @@ def verify(model: Any, compiled: CompiledModel, example: np.ndarray) -> str | No
                 want, got = theirs(rows), ours(rows)
             except _Fallback:
                 return f"{method} on {name} was not taken by the compiled form"
-            if not _agree(want, got):
+            if not same_answers(want, got):
                 return f"{method} on {name} differs from the estimator's"
     return None
-
-
-def fallback_error() -> type[Exception]:
-    """The exception :class:`CompiledModel` raises for inputs meant for the estimator."""
-    return _Fallback

@@ -88,13 +88,11 @@ class LoadedModel:
 
     def _call(self, method: str, prepared: Any) -> Any:
         if self.compiled is not None:
-            from keel.registry._compiled import fallback_error
-
             matrix = self._matrix(prepared)
             if matrix is not None:
                 try:
                     return getattr(self.compiled, method)(matrix)
-                except fallback_error():
+                except self.compiled.Fallback:
                     pass
         return getattr(self._flavor, method)(self.unwrap(), prepared, self.manifest)
 

@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from keel.registry._compiled import fallback_error
+from keel.registry._compiled import same_answers
 from keel.serving._inputs import InputChecker
 
 if TYPE_CHECKING:
@@ -87,18 +87,6 @@ def strip_feature_names(estimator: Any) -> Any | None:
     except AttributeError:
         return clone
     return None if names is not None else clone
-
-
-def _same(a: Any, b: Any, *, exact: bool) -> bool:
-    """Whether two answers agree: bitwise, or (floats, not ``exact``) to rounding error."""
-    x, y = np.asarray(a), np.asarray(b)
-    if x.shape != y.shape or x.dtype != y.dtype:
-        return False
-    if x.dtype.kind in "fc":
-        if exact:
-            return bool(np.array_equal(x, y, equal_nan=True))
-        return bool(np.allclose(x, y, rtol=1e-12, atol=1e-15, equal_nan=True))
-    return bool(np.array_equal(x, y))
 
 
 def matrix_model(
@@ -152,10 +140,10 @@ def matrix_model(
             _logger.debug("No matrix fast path for %s: %s", model.uri, caught[0].message)
             return None
         found = MatrixModel(checker, stripped.predict, stripped.predict_proba if proba else None)
-        if all(_same(a, b, exact=True) for a, b in zip(expected, got, strict=True)):
+        if all(same_answers(a, b, exact=True) for a, b in zip(expected, got, strict=True)):
             return found
         if close is None and all(
-            _same(a, b, exact=False) for a, b in zip(expected, got, strict=True)
+            same_answers(a, b, exact=False) for a, b in zip(expected, got, strict=True)
         ):
             close = found
     if close is None:
@@ -200,7 +188,7 @@ def compiled_matrix_model(
         )  # fmt: skip
         return None
     has_proba = compiled.has_proba
-    leave = fallback_error()
+    leave = compiled.Fallback
     if example is not None:
         try:
             body = json.loads(example)
